@@ -1,0 +1,40 @@
+"""ami: reliable, high-throughput queues on Redis Cluster Streams.
+
+Wire-compatible with the Go library kak-tus/ami: a queue written by one is read by the
+other. The buffering, batching and shard fan-out run in a Rust core.
+"""
+
+from ami._ami import Message, __version__
+from ami._consumer import Consumer
+from ami._producer import Producer
+from ami.cluster import LocalCluster
+from ami.exceptions import (
+    AmiError,
+    ClientClosedError,
+    ClusterError,
+    ConfigError,
+    ConnectError,
+    DeliveryError,
+    InvalidEntryError,
+    InvalidMessageError,
+    OperationTimeout,
+    ServerError,
+)
+
+__all__ = [
+    "AmiError",
+    "ClientClosedError",
+    "ClusterError",
+    "ConfigError",
+    "ConnectError",
+    "Consumer",
+    "DeliveryError",
+    "InvalidEntryError",
+    "InvalidMessageError",
+    "LocalCluster",
+    "Message",
+    "OperationTimeout",
+    "Producer",
+    "ServerError",
+    "__version__",
+]

@@ -1,0 +1,132 @@
+"""Exceptions raised by ami.
+
+Every exception derives from `AmiError`; where a builtin fits, it is a base too, so
+`except ValueError` or `except TimeoutError` work as expected::
+
+    AmiError
+    ├── ConfigError            (also ValueError)       an option or argument is invalid
+    ├── InvalidMessageError    (also TypeError)        a body that is not bytes or str
+    ├── ConnectError           (also ConnectionError)  the cluster could not be reached
+    ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
+    ├── ClientClosedError      (also RuntimeError)     the client was used after close()
+    ├── ServerError                                    Redis refused a command for good
+    ├── DeliveryError                                  accepted messages were not written
+    ├── InvalidEntryError                              an entry without a body was acked off
+    └── ClusterError                                   the local cluster launcher failed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmiError",
+    "ClientClosedError",
+    "ClusterError",
+    "ConfigError",
+    "ConnectError",
+    "DeliveryError",
+    "InvalidEntryError",
+    "InvalidMessageError",
+    "OperationTimeout",
+    "ServerError",
+]
+
+
+class AmiError(Exception):
+    """Base class of every exception raised by ami."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AmiError, ValueError):
+    """An option or argument is invalid. Raised before anything touches the network.
+
+    Attributes:
+        option: The name of the offending option.
+    """
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class InvalidMessageError(AmiError, TypeError):
+    """A message body is neither bytes, bytearray nor str."""
+
+
+class ConnectError(AmiError, ConnectionError):
+    """The seed nodes could not be reached, or did not form a cluster, in time.
+
+    Attributes:
+        nodes: The seed nodes that were tried, comma-separated.
+    """
+
+    def __init__(self, message: str, nodes: str = "") -> None:
+        super().__init__(message)
+        self.nodes = nodes
+
+
+class OperationTimeout(AmiError, TimeoutError):
+    """A wait ran out of time.
+
+    Attributes:
+        seconds: How long was waited.
+    """
+
+    def __init__(self, message: str, seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class ClientClosedError(AmiError, RuntimeError):
+    """A producer or consumer was used after `close()`."""
+
+
+class ServerError(AmiError):
+    """Redis refused a command for a reason that retrying cannot fix.
+
+    Attributes:
+        command: The command, e.g. ``"XADD"``.
+        key: The stream it was sent to.
+        code: The error code of the reply, e.g. ``"WRONGTYPE"`` (empty for I/O failures).
+    """
+
+    def __init__(self, message: str, command: str = "", key: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+        self.key = key
+        self.code = code
+
+
+class DeliveryError(AmiError):
+    """Messages that were accepted could not be written before `delivery_timeout`.
+
+    Attributes:
+        failed: How many messages were given up on.
+    """
+
+    def __init__(self, message: str, failed: int = 0) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class InvalidEntryError(AmiError):
+    """A stream entry had no field ``m`` or was deleted while pending; it was acked off.
+
+    Attributes:
+        stream: The shard stream.
+        id: The entry id.
+    """
+
+    def __init__(self, message: str, stream: str = "", id: str = "") -> None:  # noqa: A002
+        super().__init__(message)
+        self.stream = stream
+        self.id = id
+
+
+class ClusterError(AmiError):
+    """The local development cluster could not be started or stopped."""

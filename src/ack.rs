@@ -1,0 +1,190 @@
+//! Batched acknowledgements: ids gather per shard, a task writes XACK+XDEL per stream.
+
+use crate::error::Error;
+use crate::retry::{classify, classify_code, Backoff, Disposition};
+use parking_lot::{Condvar, Mutex};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::Value;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub struct AckBuffer {
+    state: Mutex<State>,
+    settled: Condvar,
+    pub wake: Notify,
+    limit: usize,
+    batch: usize,
+}
+
+struct State {
+    ids: Vec<Vec<String>>,
+    buffered: usize,
+    in_flight: usize,
+    closed: bool,
+}
+
+/// Ids taken for writing, per shard.
+pub struct AckWork {
+    pub per_shard: Vec<(usize, Vec<String>)>,
+    pub count: usize,
+}
+
+impl AckBuffer {
+    #[must_use]
+    pub fn new(shards: usize, limit: usize, batch: usize) -> Self {
+        let state = State { ids: vec![Vec::new(); shards], buffered: 0, in_flight: 0, closed: false };
+        Self { state: Mutex::new(state), settled: Condvar::new(), wake: Notify::new(), limit, batch }
+    }
+
+    /// Queues ids; returns how many were taken (fewer when the buffer is full).
+    pub fn offer(&self, ids: impl Iterator<Item = (usize, String)>) -> Result<usize, Error> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(Error::Closed { what: "consumer" });
+        }
+        let was_empty = state.buffered == 0;
+        let mut taken = 0;
+        for (shard, id) in ids {
+            if state.buffered + state.in_flight >= self.limit {
+                break;
+            }
+            state.ids[shard].push(id);
+            state.buffered += 1;
+            taken += 1;
+        }
+        let wake = (was_empty && taken > 0) || state.buffered >= self.batch;
+        drop(state);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(taken)
+    }
+
+    /// Blocks up to `timeout` until written acks make room.
+    pub fn wait_for_space(&self, timeout: Duration) {
+        let mut state = self.state.lock();
+        if state.buffered + state.in_flight >= self.limit {
+            self.settled.wait_for(&mut state, timeout);
+        }
+    }
+
+    /// Takes every queued id, or `None` when there is nothing to write.
+    pub fn take(&self) -> Option<AckWork> {
+        let mut state = self.state.lock();
+        if state.buffered == 0 {
+            return None;
+        }
+        let count = std::mem::take(&mut state.buffered);
+        state.in_flight += count;
+        let per_shard = state
+            .ids
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(shard, ids)| (shard, std::mem::take(ids)))
+            .collect();
+        Some(AckWork { per_shard, count })
+    }
+
+    pub fn settle(&self, count: usize) {
+        self.state.lock().in_flight -= count;
+        self.settled.notify_all();
+    }
+
+    /// True when a full batch is waiting, so the writer should not linger.
+    #[must_use]
+    pub fn has_full_batch(&self) -> bool {
+        self.state.lock().buffered >= self.batch
+    }
+
+    /// Waits up to `timeout` until every queued ack is written; returns how many remain.
+    pub fn wait_settled(&self, timeout: Duration) -> usize {
+        let mut state = self.state.lock();
+        if state.buffered + state.in_flight > 0 {
+            self.settled.wait_for(&mut state, timeout);
+        }
+        state.buffered + state.in_flight
+    }
+
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.wake.notify_one();
+        self.settled.notify_all();
+    }
+
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+}
+
+/// Writes `XACK stream group ids…` and `XDEL stream ids…` in one pipeline, retrying
+/// passing errors until `deadline`. Returns the error that made it give up.
+pub async fn ack_and_delete(
+    mut connection: ClusterConnection,
+    stream: &str,
+    group: &str,
+    ids: &[String],
+    deadline: Instant,
+    on_retry: &(dyn Fn(Error) + Send + Sync),
+) -> Result<(), Error> {
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(stream, SlotAddr::Master));
+    let mut backoff = Backoff::default();
+    loop {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
+        pipe.cmd("XDEL").arg(stream).arg(ids);
+        let disposition_and_error = match connection.route_pipeline(pipe, 0, 2, route.clone()).await {
+            Ok(replies) => match replies.iter().find_map(|r| match r {
+                Value::ServerError(e) => Some(e.clone()),
+                _ => None,
+            }) {
+                None => return Ok(()),
+                Some(e) => (
+                    classify_code(e.code()),
+                    ack_error(stream, e.code(), e.details().unwrap_or_default()),
+                ),
+            },
+            Err(e) => (classify(&e), ack_error(stream, "", &e.to_string())),
+        };
+        let (disposition, error) = disposition_and_error;
+        let delay = backoff.next_delay();
+        if disposition != Disposition::Retry || Instant::now() + delay > deadline {
+            return Err(error);
+        }
+        on_retry(error);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn ack_error(stream: &str, code: &str, detail: &str) -> Error {
+    Error::Server {
+        command: "XACK",
+        key: stream.to_owned(),
+        code: code.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_are_bounded_and_grouped_by_shard() {
+        let acks = AckBuffer::new(3, 3, 100);
+        let ids = [(0, "1-0"), (2, "2-0"), (0, "3-0"), (1, "4-0")];
+        let taken = acks.offer(ids.iter().map(|(s, id)| (*s, (*id).to_owned()))).unwrap();
+        assert_eq!(taken, 3);
+        let work = acks.take().unwrap();
+        assert_eq!(work.count, 3);
+        assert_eq!(work.per_shard, [(0, vec!["1-0".into(), "3-0".into()]), (2, vec!["2-0".into()])]);
+        assert_eq!(acks.wait_settled(Duration::ZERO), 3);
+        acks.settle(3);
+        assert_eq!(acks.wait_settled(Duration::ZERO), 0);
+        acks.close();
+        assert!(acks.offer(std::iter::empty()).is_err());
+    }
+}

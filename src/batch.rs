@@ -1,0 +1,94 @@
+//! Message bodies packed end to end in one allocation, as they wait to be written.
+
+/// A run of bodies stored contiguously: one `Vec<u8>` and their end offsets.
+///
+/// A million small messages cost two allocations instead of a million.
+#[derive(Debug, Default, Clone)]
+pub struct BodyBatch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl BodyBatch {
+    #[must_use]
+    pub fn with_capacity(messages: usize) -> Self {
+        Self { bytes: Vec::new(), ends: Vec::with_capacity(messages) }
+    }
+
+    pub fn push(&mut self, body: &[u8]) {
+        self.bytes.extend_from_slice(body);
+        self.ends.push(self.bytes.len());
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Total size of the bodies in bytes.
+    #[must_use]
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    #[must_use]
+    pub fn get(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Moves the first `count` bodies out into a batch of their own.
+    pub fn split_front(&mut self, count: usize) -> BodyBatch {
+        if count >= self.len() {
+            return std::mem::take(self);
+        }
+        let cut = self.ends[count - 1];
+        let rest_bytes = self.bytes.split_off(cut);
+        let rest_ends = self.ends.split_off(count).into_iter().map(|end| end - cut).collect();
+        BodyBatch {
+            bytes: std::mem::replace(&mut self.bytes, rest_bytes),
+            ends: std::mem::replace(&mut self.ends, rest_ends),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(bodies: &[&[u8]]) -> BodyBatch {
+        let mut batch = BodyBatch::default();
+        for body in bodies {
+            batch.push(body);
+        }
+        batch
+    }
+
+    #[test]
+    fn keeps_bodies_apart_including_empty_ones() {
+        let batch = batch(&[b"a", b"", b"\x00\xff", b"xyz"]);
+        let bodies: Vec<&[u8]> = batch.iter().collect();
+        assert_eq!(bodies, [&b"a"[..], b"", b"\x00\xff", b"xyz"]);
+        assert_eq!(batch.byte_len(), 6);
+    }
+
+    #[test]
+    fn split_front_moves_a_prefix() {
+        let mut rest = batch(&[b"a", b"bb", b"ccc"]);
+        let front = rest.split_front(2);
+        assert_eq!(front.iter().collect::<Vec<_>>(), [&b"a"[..], b"bb"]);
+        assert_eq!(rest.iter().collect::<Vec<_>>(), [&b"ccc"[..]]);
+        let all = rest.split_front(5);
+        assert_eq!(all.len(), 1);
+        assert!(rest.is_empty());
+    }
+}

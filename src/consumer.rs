@@ -1,0 +1,264 @@
+//! The consumer: per-shard readers fill a bounded prefetch, the application takes
+//! batches from it, and acks go back through the ack buffer.
+
+use crate::ack::{ack_and_delete, AckBuffer, AckWork};
+use crate::cluster::connect;
+use crate::error::{Error, Result};
+use crate::groups::ensure_groups;
+use crate::naming::{group_name, stream_name};
+use crate::notices::Notices;
+use crate::options::ConsumerOptions;
+use crate::reader::{Delivery, ReaderEvents, ShardReader};
+use crate::runtime::runtime;
+use crate::stats::ConsumerCounters;
+use parking_lot::Mutex;
+use redis::cluster_async::ClusterConnection;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub struct Consumer {
+    shared: Arc<Shared>,
+    inbox: Mutex<Inbox>,
+    stop: watch::Sender<bool>,
+}
+
+struct Shared {
+    options: ConsumerOptions,
+    streams: Vec<String>,
+    group: String,
+    acks: AckBuffer,
+    notices: Notices,
+    counters: ConsumerCounters,
+}
+
+struct Inbox {
+    batches: mpsc::Receiver<Vec<Delivery>>,
+    leftover: VecDeque<Delivery>,
+    finished: bool,
+}
+
+/// What a fetch found.
+#[derive(Debug)]
+pub enum Fetch {
+    Messages(Vec<Delivery>),
+    /// Nothing arrived within the timeout.
+    Empty,
+    /// Stopped, and everything read has been handed out.
+    Finished,
+}
+
+impl Consumer {
+    /// Connects, creates the groups when missing and starts the readers and the acker.
+    pub fn start(options: ConsumerOptions) -> Result<Self> {
+        options.validate()?;
+        let streams: Vec<String> =
+            (0..options.shards).map(|i| stream_name(&options.name, i)).collect();
+        let group = group_name(&options.name);
+        let rt = runtime();
+        let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
+        let (writer, readers) = rt.block_on(async {
+            let mut writer = connect(&options.connection, options.connection.response_timeout).await?;
+            ensure_groups(&mut writer, &streams, &group, options.connection.connect_timeout).await?;
+            let mut readers = Vec::with_capacity(streams.len());
+            for _ in &streams {
+                readers.push(connect(&options.connection, read_timeout).await?);
+            }
+            Ok::<_, Error>((writer, readers))
+        })?;
+        let (stop, _) = watch::channel(false);
+        // Each shard keeps about one read in the queue: prefetch stays near shards * count.
+        let (sender, batches) = mpsc::channel(options.shards);
+        let acks = AckBuffer::new(streams.len(), options.pending_buffer_size, options.pipe_buffer_size);
+        let shared = Arc::new(Shared {
+            options,
+            streams,
+            group,
+            acks,
+            notices: Notices::default(),
+            counters: ConsumerCounters::default(),
+        });
+        for (shard, connection) in readers.into_iter().enumerate() {
+            let reader = ShardReader {
+                shard,
+                stream: shared.streams[shard].clone(),
+                group: shared.group.clone(),
+                consumer: shared.options.consumer.clone(),
+                count: shared.options.prefetch_count,
+                block: shared.options.block,
+                idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
+                connection,
+                deliveries: sender.clone(),
+                stop: stop.subscribe(),
+            };
+            let events = Arc::clone(&shared);
+            rt.spawn(async move { reader.run(&*events).await });
+        }
+        rt.spawn(run_acker(Arc::clone(&shared), writer));
+        let inbox = Inbox { batches, leftover: VecDeque::new(), finished: false };
+        Ok(Self { shared, inbox: Mutex::new(inbox), stop })
+    }
+
+    /// Takes up to `max` delivered messages, waiting up to `timeout` for the first.
+    pub fn fetch(&self, max: usize, timeout: Duration) -> Fetch {
+        let mut inbox = self.inbox.lock();
+        if inbox.leftover.is_empty() && !inbox.finished {
+            let rt = runtime();
+            match rt.block_on(tokio::time::timeout(timeout, inbox.batches.recv())) {
+                Ok(Some(batch)) => inbox.leftover.extend(batch),
+                Ok(None) => inbox.finished = true,
+                Err(_) => return Fetch::Empty,
+            }
+        }
+        while inbox.leftover.len() < max {
+            match inbox.batches.try_recv() {
+                Ok(batch) => inbox.leftover.extend(batch),
+                Err(_) => break,
+            }
+        }
+        if inbox.leftover.is_empty() {
+            return if inbox.finished { Fetch::Finished } else { Fetch::Empty };
+        }
+        let take = max.min(inbox.leftover.len());
+        let messages: Vec<Delivery> = inbox.leftover.drain(..take).collect();
+        self.shared.counters.delivered.add(messages.len() as u64);
+        Fetch::Messages(messages)
+    }
+
+    /// Queues acks of `(shard, id)` pairs; returns how many fit in the buffer.
+    pub fn ack(&self, ids: impl Iterator<Item = (usize, String)>) -> Result<usize> {
+        self.shared.acks.offer(ids)
+    }
+
+    /// Blocks up to `timeout` for room in the ack buffer.
+    pub fn wait_for_ack_space(&self, timeout: Duration) {
+        self.shared.acks.wait_for_space(timeout);
+    }
+
+    /// Waits up to `timeout` for queued acks to be written; returns how many remain.
+    pub fn flush_acks(&self, timeout: Duration) -> usize {
+        self.shared.acks.wake.notify_one();
+        self.shared.acks.wait_settled(timeout)
+    }
+
+    /// Stops reading. What was already read can still be fetched.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Stops reading and refuses further acks; queued acks are still written.
+    pub fn close(&self) {
+        self.stop();
+        self.shared.acks.close();
+    }
+
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.acks.is_closed()
+    }
+
+    #[must_use]
+    pub fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// The shard of `stream`, if it belongs to this queue.
+    #[must_use]
+    pub fn shard_of(&self, stream: &str) -> Option<usize> {
+        self.shared.streams.iter().position(|s| s == stream)
+    }
+
+    #[must_use]
+    pub fn streams(&self) -> &[String] {
+        &self.shared.streams
+    }
+
+    #[must_use]
+    pub fn group(&self) -> &str {
+        &self.shared.group
+    }
+
+    #[must_use]
+    pub fn notices(&self) -> &Notices {
+        &self.shared.notices
+    }
+
+    #[must_use]
+    pub fn counters(&self) -> &ConsumerCounters {
+        &self.shared.counters
+    }
+
+    #[must_use]
+    pub fn options(&self) -> &ConsumerOptions {
+        &self.shared.options
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl ReaderEvents for Shared {
+    fn error(&self, error: Error) {
+        self.notices.report(error);
+    }
+
+    fn invalid_entry(&self, shard: usize, id: String) {
+        self.counters.dropped_invalid.add(1);
+        self.notices.report(Error::InvalidEntry { stream: self.streams[shard].clone(), id: id.clone() });
+        // Ack even when the buffer is full: a lost ack only means it is seen again.
+        let _ = self.acks.offer(std::iter::once((shard, id)));
+    }
+}
+
+async fn run_acker(shared: Arc<Shared>, connection: ClusterConnection) {
+    loop {
+        let Some(work) = shared.acks.take() else {
+            if shared.acks.is_closed() {
+                break;
+            }
+            shared.acks.wake.notified().await;
+            if !shared.acks.has_full_batch() && !shared.acks.is_closed() {
+                tokio::time::sleep(shared.options.pipe_period).await;
+            }
+            continue;
+        };
+        write_acks(&shared, &connection, work).await;
+    }
+    shared.notices.close();
+}
+
+/// Writes the acks of every shard concurrently, each in chunks of `pipe_buffer_size`.
+async fn write_acks(shared: &Arc<Shared>, connection: &ClusterConnection, work: AckWork) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (shard, ids) in work.per_shard {
+        for chunk in ids.chunks(shared.options.pipe_buffer_size) {
+            let chunk = chunk.to_vec();
+            let shared = Arc::clone(shared);
+            let connection = connection.clone();
+            tasks.spawn(async move {
+                let stream = &shared.streams[shard];
+                let deadline = Instant::now() + shared.options.ack_timeout;
+                let report = |error: Error| {
+                    shared.counters.retried.add(1);
+                    shared.notices.report(error);
+                };
+                let written =
+                    ack_and_delete(connection, stream, &shared.group, &chunk, deadline, &report).await;
+                match written {
+                    Ok(()) => shared.counters.acked.add(chunk.len() as u64),
+                    Err(error) => {
+                        shared.counters.ack_failed.add(chunk.len() as u64);
+                        shared.notices.report(error);
+                    }
+                }
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    shared.acks.settle(work.count);
+}

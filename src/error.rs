@@ -1,0 +1,54 @@
+//! The one error type of the core. `PyO3` stays out of here: `python/errors.rs` maps it.
+
+use std::fmt;
+
+/// Everything that can go wrong in the core, by what a caller can do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// An option or argument is invalid; raised before anything touches the network.
+    InvalidOption { option: &'static str, reason: String },
+    /// The seed nodes could not be reached or did not form a usable cluster in time.
+    Connect { nodes: String, detail: String },
+    /// A wait ran out of time.
+    Timeout { what: String, seconds: f64 },
+    /// The server refused a command for a reason that retrying cannot fix.
+    Server { command: &'static str, key: String, code: String, detail: String },
+    /// Accepted messages that could not be written before their deadline.
+    Delivery { failed: u64, detail: String },
+    /// An entry without field `m`, or deleted while pending: acked off the queue.
+    InvalidEntry { stream: String, id: String },
+    /// The client was used after `close()`.
+    Closed { what: &'static str },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption { option, reason: reason.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidOption { option, reason } => write!(f, "invalid {option}: {reason}"),
+            Error::Connect { nodes, detail } => {
+                write!(f, "could not connect to the cluster at {nodes}: {detail}")
+            }
+            Error::Timeout { what, seconds } => write!(f, "{what} timed out after {seconds}s"),
+            Error::Server { command, key, code, detail } => {
+                write!(f, "{command} on {key} failed: {code} {detail}")
+            }
+            Error::Delivery { failed, detail } => {
+                write!(f, "{failed} message(s) could not be written: {detail}")
+            }
+            Error::InvalidEntry { stream, id } => {
+                write!(f, "entry {id} of {stream} has no field m or was deleted; acked off the queue")
+            }
+            Error::Closed { what } => write!(f, "{what} is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

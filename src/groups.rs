@@ -1,0 +1,56 @@
+//! Creating the consumer group of each shard stream when it is missing.
+
+use crate::error::{Error, Result};
+use crate::retry::{classify, Backoff, Disposition};
+use redis::cluster_async::ClusterConnection;
+use tokio::time::{Duration, Instant};
+
+/// `XGROUP CREATE stream group $ MKSTREAM`, as the Go ami does; an existing group is kept.
+pub async fn ensure_group(
+    connection: &mut ClusterConnection,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(connection)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// Ensures the group on every stream, retrying passing cluster errors until `patience`.
+pub async fn ensure_groups(
+    connection: &mut ClusterConnection,
+    streams: &[String],
+    group: &str,
+    patience: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + patience;
+    for stream in streams {
+        let mut backoff = Backoff::default();
+        loop {
+            match ensure_group(connection, stream, group).await {
+                Ok(()) => break,
+                Err(e) if classify(&e) == Disposition::Retry && Instant::now() < deadline => {
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => {
+                    return Err(Error::Server {
+                        command: "XGROUP CREATE",
+                        key: stream.clone(),
+                        code: e.code().unwrap_or_default().to_owned(),
+                        detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! ami: reliable, high-throughput queues on Redis Cluster Streams, wire-compatible with
+//! the Go ami. The core runs on tokio; `python/` is the only module that knows `PyO3`.
+
+pub mod ack;
+pub mod batch;
+pub mod cluster;
+pub mod consumer;
+pub mod error;
+pub mod groups;
+pub mod naming;
+pub mod notices;
+pub mod options;
+pub mod outbox;
+pub mod producer;
+pub mod reader;
+pub mod reply;
+pub mod retry;
+pub mod runtime;
+pub mod stats;
+pub mod writer;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use consumer::{Consumer, Fetch};
+pub use error::{Error, Result};
+pub use options::{ConnectionOptions, ConsumerOptions, ProducerOptions};
+pub use producer::Producer;

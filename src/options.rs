@@ -1,0 +1,211 @@
+//! Plain option structs with the Go ami's defaults (except where noted) and `validate()`.
+
+use crate::error::{Error, Result};
+use crate::naming::validate_name;
+use std::time::Duration;
+
+/// Where the cluster is and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Seed nodes: `host:port` strings or `redis://` URLs.
+    pub nodes: Vec<String>,
+    pub connect_timeout: Duration,
+    /// Longest wait for one reply; blocking reads add their `block` to it.
+    pub response_timeout: Duration,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        Self {
+            nodes: vec!["127.0.0.1:7001".to_owned()],
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ConnectionOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.nodes.is_empty() {
+            return Err(Error::invalid("nodes", "at least one seed node is needed"));
+        }
+        for node in &self.nodes {
+            crate::cluster::node_url(node)?;
+        }
+        positive("connect_timeout", self.connect_timeout)?;
+        positive("response_timeout", self.response_timeout)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProducerOptions {
+    pub name: String,
+    pub shards: usize,
+    /// Most messages accepted but not yet confirmed; `send` blocks beyond it.
+    /// The Go ami allows 10M; 1M bounds memory and still absorbs long stalls.
+    pub pending_buffer_size: usize,
+    /// Most bytes of bodies accepted but not yet confirmed.
+    pub pending_buffer_bytes: usize,
+    /// Messages per pipeline (one pipeline goes to one shard stream).
+    pub pipe_buffer_size: usize,
+    /// A partial batch is written after this long.
+    pub pipe_period: Duration,
+    /// Most pipelines in flight at once, across all shards.
+    pub max_in_flight: usize,
+    /// A batch that cannot be written within this long (retries included) fails.
+    pub delivery_timeout: Duration,
+    /// Create the consumer group at start so messages sent before any consumer ran
+    /// are not skipped by the group's `$` start position.
+    pub create_group: bool,
+    pub connection: ConnectionOptions,
+}
+
+impl Default for ProducerOptions {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            shards: 10,
+            pending_buffer_size: 1_000_000,
+            pending_buffer_bytes: 512 * 1024 * 1024,
+            pipe_buffer_size: 50_000,
+            pipe_period: Duration::from_millis(1),
+            max_in_flight: 8,
+            delivery_timeout: Duration::from_secs(120),
+            create_group: true,
+            connection: ConnectionOptions::default(),
+        }
+    }
+}
+
+impl ProducerOptions {
+    pub fn validate(&self) -> Result<()> {
+        validate_name("name", &self.name)?;
+        validate_shards(self.shards)?;
+        at_least("pending_buffer_size", self.pending_buffer_size, 1)?;
+        at_least("pending_buffer_bytes", self.pending_buffer_bytes, 1024)?;
+        at_least("pipe_buffer_size", self.pipe_buffer_size, 1)?;
+        at_least("max_in_flight", self.max_in_flight, 1)?;
+        positive("pipe_period", self.pipe_period)?;
+        positive("delivery_timeout", self.delivery_timeout)?;
+        self.connection.validate()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub name: String,
+    pub consumer: String,
+    pub shards: usize,
+    /// Most entries read from one shard per XREADGROUP; also bounds the prefetch.
+    pub prefetch_count: usize,
+    /// XREADGROUP BLOCK; `None` reads without blocking (polling every `pipe_period`).
+    pub block: Option<Duration>,
+    /// Most acks held before `ack` blocks.
+    pub pending_buffer_size: usize,
+    /// Most ids per XACK+XDEL pipeline.
+    pub pipe_buffer_size: usize,
+    /// Acks are written at least this often.
+    pub pipe_period: Duration,
+    /// An ack batch that cannot be written within this long is reported and dropped
+    /// (its messages stay pending and are delivered again).
+    pub ack_timeout: Duration,
+    pub connection: ConnectionOptions,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            consumer: String::new(),
+            shards: 10,
+            prefetch_count: 100,
+            block: Some(Duration::from_secs(1)),
+            pending_buffer_size: 1_000_000,
+            pipe_buffer_size: 50_000,
+            pipe_period: Duration::from_millis(1),
+            ack_timeout: Duration::from_secs(60),
+            connection: ConnectionOptions::default(),
+        }
+    }
+}
+
+impl ConsumerOptions {
+    pub fn validate(&self) -> Result<()> {
+        validate_name("name", &self.name)?;
+        validate_name("consumer", &self.consumer)?;
+        validate_shards(self.shards)?;
+        at_least("prefetch_count", self.prefetch_count, 1)?;
+        at_least("pending_buffer_size", self.pending_buffer_size, 1)?;
+        at_least("pipe_buffer_size", self.pipe_buffer_size, 1)?;
+        positive("pipe_period", self.pipe_period)?;
+        positive("ack_timeout", self.ack_timeout)?;
+        if let Some(block) = self.block {
+            if block < Duration::from_millis(1) {
+                return Err(Error::invalid("block", "must be at least 0.001 s, or None"));
+            }
+        }
+        self.connection.validate()
+    }
+}
+
+/// Shard counts the Go ami can share a queue with (its `ShardsCount` is an int8).
+pub const MAX_SHARDS: usize = 127;
+
+fn validate_shards(shards: usize) -> Result<()> {
+    if (1..=MAX_SHARDS).contains(&shards) {
+        Ok(())
+    } else {
+        Err(Error::invalid("shards", format!("must be between 1 and {MAX_SHARDS}, got {shards}")))
+    }
+}
+
+fn at_least(option: &'static str, value: usize, min: usize) -> Result<()> {
+    if value >= min {
+        Ok(())
+    } else {
+        Err(Error::invalid(option, format!("must be at least {min}, got {value}")))
+    }
+}
+
+fn positive(option: &'static str, value: Duration) -> Result<()> {
+    if value.is_zero() {
+        Err(Error::invalid(option, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer() -> ProducerOptions {
+        ProducerOptions { name: "q".into(), ..ProducerOptions::default() }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(producer().validate().is_ok());
+        let consumer =
+            ConsumerOptions { name: "q".into(), consumer: "c".into(), ..Default::default() };
+        assert!(consumer.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_option() {
+        let cases = [
+            ProducerOptions { shards: 0, ..producer() },
+            ProducerOptions { shards: 128, ..producer() },
+            ProducerOptions { pipe_buffer_size: 0, ..producer() },
+            ProducerOptions { pipe_period: Duration::ZERO, ..producer() },
+        ];
+        let names: Vec<_> = cases
+            .iter()
+            .map(|o| match o.validate() {
+                Err(Error::InvalidOption { option, .. }) => option,
+                other => panic!("expected InvalidOption, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["shards", "shards", "pipe_buffer_size", "pipe_period"]);
+    }
+}

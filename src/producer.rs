@@ -1,0 +1,204 @@
+//! The producer: bodies go into the outbox, a writer task turns them into pipelined
+//! XADD batches, one shard stream per batch, round-robin.
+
+use crate::batch::BodyBatch;
+use crate::cluster::connect;
+use crate::error::{Error, Result};
+use crate::groups::ensure_groups;
+use crate::naming::{group_name, stream_name};
+use crate::notices::Notices;
+use crate::options::ProducerOptions;
+use crate::outbox::{Limits, Offer, Outbox, Take};
+use crate::runtime::runtime;
+use crate::stats::ProducerCounters;
+use crate::writer::BatchWriter;
+use redis::cluster_async::ClusterConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    options: ProducerOptions,
+    streams: Vec<String>,
+    outbox: Outbox,
+    notices: Notices,
+    counters: ProducerCounters,
+}
+
+impl Producer {
+    /// Connects, creates the groups if asked, and starts the writer. Blocks until ready.
+    pub fn start(options: ProducerOptions) -> Result<Self> {
+        options.validate()?;
+        let streams: Vec<String> = (0..options.shards).map(|i| stream_name(&options.name, i)).collect();
+        let rt = runtime();
+        let connection = rt.block_on(async {
+            let mut connection =
+                connect(&options.connection, options.connection.response_timeout).await?;
+            if options.create_group {
+                let group = group_name(&options.name);
+                let patience = options.connection.connect_timeout;
+                ensure_groups(&mut connection, &streams, &group, patience).await?;
+            }
+            Ok::<_, Error>(connection)
+        })?;
+        let outbox = Outbox::new(Limits {
+            messages: options.pending_buffer_size,
+            bytes: options.pending_buffer_bytes,
+            batch: options.pipe_buffer_size,
+        });
+        let shared = Arc::new(Shared {
+            options,
+            streams,
+            outbox,
+            notices: Notices::default(),
+            counters: ProducerCounters::default(),
+        });
+        rt.spawn(run_writer(Arc::clone(&shared), connection));
+        Ok(Self { shared })
+    }
+
+    /// Accepts one body if the buffer has room.
+    pub fn offer(&self, body: &[u8]) -> Offer {
+        let offer = self.shared.outbox.offer(body);
+        if offer == Offer::Accepted {
+            self.shared.counters.accepted.add(1);
+        }
+        offer
+    }
+
+    /// Accepts bodies from the front of `bodies` while there is room; returns how many.
+    pub fn offer_many<'a>(&self, bodies: impl Iterator<Item = &'a [u8]>) -> (usize, Offer) {
+        let (taken, offer) = self.shared.outbox.offer_many(bodies);
+        self.shared.counters.accepted.add(taken as u64);
+        (taken, offer)
+    }
+
+    /// Blocks up to `timeout` for buffer space to free up.
+    pub fn wait_for_space(&self, timeout: Duration) {
+        self.shared.outbox.wait_for_space(timeout);
+    }
+
+    /// Sends the partial batch now and waits up to `timeout`; returns how many messages
+    /// are still unconfirmed.
+    pub fn flush(&self, timeout: Duration) -> usize {
+        self.shared.outbox.hurry();
+        self.shared.outbox.wait_settled(timeout)
+    }
+
+    /// Refuses further messages; what was accepted is still written.
+    pub fn close(&self) {
+        self.shared.outbox.close();
+    }
+
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.outbox.is_closed()
+    }
+
+    /// Messages and bytes accepted but not yet confirmed or failed.
+    #[must_use]
+    pub fn unconfirmed(&self) -> (usize, usize) {
+        self.shared.outbox.unconfirmed()
+    }
+
+    /// Messages that failed since the last call, as one error.
+    #[must_use]
+    pub fn take_undelivered(&self) -> Option<Error> {
+        self.shared.notices.take_undelivered()
+    }
+
+    #[must_use]
+    pub fn notices(&self) -> &Notices {
+        &self.shared.notices
+    }
+
+    #[must_use]
+    pub fn counters(&self) -> &ProducerCounters {
+        &self.shared.counters
+    }
+
+    #[must_use]
+    pub fn options(&self) -> &ProducerOptions {
+        &self.shared.options
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // The writer still drains what was accepted; it owns its own handle to the state.
+        self.shared.outbox.close();
+    }
+}
+
+async fn run_writer(shared: Arc<Shared>, connection: ClusterConnection) {
+    let max_in_flight = shared.options.max_in_flight;
+    let permits = Arc::new(Semaphore::new(max_in_flight));
+    let mut next_shard = fastrand::usize(..shared.streams.len());
+    loop {
+        let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore is never closed");
+        let Some(batch) = next_batch(&shared).await else { break };
+        let task_shared = Arc::clone(&shared);
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            write_and_settle(&task_shared, connection, next_shard, batch).await;
+            drop(permit);
+        });
+        next_shard = (next_shard + 1) % shared.streams.len();
+    }
+    // Wait for the batches still in flight before the connection is dropped.
+    let _ = permits.acquire_many(max_in_flight as u32).await;
+    shared.notices.close();
+}
+
+/// Waits for a full batch, or for `pipe_period` to pass over a partial one.
+async fn next_batch(shared: &Shared) -> Option<BodyBatch> {
+    let mut linger_over = false;
+    loop {
+        match shared.outbox.take(linger_over) {
+            Take::Batch(batch) => return Some(batch),
+            Take::Done => return None,
+            Take::Empty => {
+                shared.outbox.wake.notified().await;
+                linger_over = false;
+            }
+            Take::Linger => {
+                tokio::select! {
+                    () = shared.outbox.wake.notified() => {}
+                    () = tokio::time::sleep(shared.options.pipe_period) => linger_over = true,
+                }
+            }
+        }
+    }
+}
+
+async fn write_and_settle(
+    producer: &Shared,
+    connection: ClusterConnection,
+    shard: usize,
+    batch: BodyBatch,
+) {
+    let counters = &producer.counters;
+    counters.in_flight_batches.add(1);
+    let report = |error: Error| producer.notices.report(error);
+    let written = BatchWriter {
+        connection,
+        stream: &producer.streams[shard],
+        deadline: Instant::now() + producer.options.delivery_timeout,
+        counters,
+        on_retry: &report,
+    }
+    .write(&batch)
+    .await;
+    counters.confirmed.add(written.confirmed as u64);
+    counters.failed.add(written.failed as u64);
+    counters.in_flight_batches.sub(1);
+    if let Some(error) = written.error.filter(|_| written.failed > 0) {
+        producer.notices.undelivered(written.failed as u64, &error);
+    }
+    producer.outbox.settle(batch.len(), batch.byte_len());
+}

@@ -1,0 +1,215 @@
+//! `_ami.ConsumerCore`: the consumer as `ami.Consumer` drives it.
+
+use super::args::{count, optional_seconds, seconds};
+use super::errors::{to_exception, to_py};
+use super::message::MessagePy;
+use super::wait;
+use crate::consumer::{Consumer, Fetch};
+use crate::error::Error;
+use crate::options::{ConnectionOptions, ConsumerOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use std::time::Duration;
+
+#[pyclass(frozen, name = "ConsumerCore", module = "ami._ami")]
+pub struct ConsumerCorePy {
+    consumer: Consumer,
+    /// Interned once so every message of a shard shares its stream name object.
+    streams: Vec<Py<PyString>>,
+    group: Py<PyString>,
+}
+
+#[pymethods]
+impl ConsumerCorePy {
+    #[new]
+    #[pyo3(signature = (
+        name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
+        pipe_buffer_size, pipe_period, ack_timeout, connect_timeout, response_timeout,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: String,
+        consumer: String,
+        nodes: Vec<String>,
+        shards: i64,
+        prefetch_count: i64,
+        block: Option<f64>,
+        pending_buffer_size: i64,
+        pipe_buffer_size: i64,
+        pipe_period: f64,
+        ack_timeout: f64,
+        connect_timeout: f64,
+        response_timeout: f64,
+    ) -> PyResult<Self> {
+        let options = (|| {
+            Ok::<_, Error>(ConsumerOptions {
+                name,
+                consumer,
+                shards: count("shards", shards)?,
+                prefetch_count: count("prefetch_count", prefetch_count)?,
+                block: optional_seconds("block", block)?.filter(|b| !b.is_zero()),
+                pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
+                pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
+                pipe_period: seconds("pipe_period", pipe_period)?,
+                ack_timeout: seconds("ack_timeout", ack_timeout)?,
+                connection: ConnectionOptions {
+                    nodes,
+                    connect_timeout: seconds("connect_timeout", connect_timeout)?,
+                    response_timeout: seconds("response_timeout", response_timeout)?,
+                },
+            })
+        })()
+        .map_err(to_py)?;
+        options.validate().map_err(to_py)?;
+        let consumer = py.detach(|| Consumer::start(options)).map_err(to_py)?;
+        let streams = consumer.streams().iter().map(|s| PyString::intern(py, s).unbind()).collect();
+        let group = PyString::intern(py, consumer.group()).unbind();
+        Ok(Self { consumer, streams, group })
+    }
+
+    /// Up to `max_messages` messages, waiting up to `timeout` (`None`: until one arrives
+    /// or the consumer is stopped). An empty list means none arrived in time, or `finished`.
+    #[pyo3(signature = (max_messages, timeout=None))]
+    fn consume<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if max_messages == 0 {
+            return Err(to_py(Error::invalid("max_messages", "must be at least 1")));
+        }
+        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let consumer = &self.consumer;
+        let fetched = wait::until(py, timeout, |slice| match consumer.fetch(max_messages, slice) {
+            Fetch::Empty => None,
+            other => Some(other),
+        })?;
+        let deliveries = match fetched {
+            Some(Fetch::Messages(deliveries)) => deliveries,
+            _ => Vec::new(),
+        };
+        let messages = deliveries.into_iter().map(|d| MessagePy {
+            body: PyBytes::new(py, &d.body).unbind(),
+            id: PyString::new(py, &d.id).unbind(),
+            stream: self.streams[d.shard].clone_ref(py),
+            group: self.group.clone_ref(py),
+            shard: d.shard,
+        });
+        let list = PyList::empty(py);
+        for message in messages {
+            list.append(Bound::new(py, message)?)?;
+        }
+        Ok(list)
+    }
+
+    fn ack(&self, py: Python<'_>, message: &Bound<'_, MessagePy>) -> PyResult<()> {
+        let id = self.ack_id(py, message.get())?;
+        self.queue_acks(py, vec![id])
+    }
+
+    fn ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut ids = Vec::new();
+        for message in messages.try_iter()? {
+            let message = message?;
+            let message = message.cast::<MessagePy>().map_err(|_| {
+                to_py(Error::invalid("messages", "ack_many takes Message objects from this consumer"))
+            })?;
+            ids.push(self.ack_id(py, message.get())?);
+        }
+        let count = ids.len();
+        self.queue_acks(py, ids)?;
+        Ok(count)
+    }
+
+    /// Waits up to `timeout` for queued acks to be written; returns how many remain.
+    #[pyo3(signature = (timeout=None))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
+        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let consumer = &self.consumer;
+        let done = wait::until(py, timeout, |slice| (consumer.flush_acks(slice) == 0).then_some(()))?;
+        Ok(if done.is_some() { 0 } else { consumer.flush_acks(Duration::ZERO) })
+    }
+
+    fn stop(&self) {
+        self.consumer.stop();
+    }
+
+    fn close(&self) {
+        self.consumer.close();
+    }
+
+    fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
+        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let notices = self.consumer.notices();
+        let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
+            return Ok(None);
+        };
+        Ok(Some(errors.into_iter().map(|e| to_exception(py, e)).collect()))
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let counters = self.consumer.counters();
+        let stats = PyDict::new(py);
+        stats.set_item("delivered", counters.delivered.get())?;
+        stats.set_item("acked", counters.acked.get())?;
+        stats.set_item("ack_failed", counters.ack_failed.get())?;
+        stats.set_item("retried", counters.retried.get())?;
+        stats.set_item("dropped_invalid", counters.dropped_invalid.get())?;
+        stats.set_item("pending_acks", self.consumer.flush_acks(Duration::ZERO))?;
+        Ok(stats)
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.consumer.is_closed()
+    }
+
+    #[getter]
+    fn stopped(&self) -> bool {
+        self.consumer.is_stopped()
+    }
+
+    #[getter]
+    fn streams(&self, py: Python<'_>) -> Vec<Py<PyString>> {
+        self.streams.iter().map(|s| s.clone_ref(py)).collect()
+    }
+
+    #[getter]
+    fn group(&self, py: Python<'_>) -> Py<PyString> {
+        self.group.clone_ref(py)
+    }
+}
+
+impl ConsumerCorePy {
+    /// The `(shard, id)` to ack for `message`, refusing messages of another queue.
+    fn ack_id(&self, py: Python<'_>, message: &MessagePy) -> PyResult<(usize, String)> {
+        let ours = self.streams.get(message.shard).is_some_and(|stream| {
+            stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
+        });
+        if !ours {
+            return Err(to_py(Error::invalid("message", "it was not delivered by this consumer's queue")));
+        }
+        Ok((message.shard, message.id.bind(py).to_str()?.to_owned()))
+    }
+
+    /// Queues `ids`, waiting (GIL released) while the ack buffer is full.
+    fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, String)>) -> PyResult<()> {
+        let mut rest = ids.into_iter().peekable();
+        loop {
+            let taken = self.consumer.ack(rest.by_ref()).map_err(to_py)?;
+            let _ = taken;
+            if rest.peek().is_none() {
+                return Ok(());
+            }
+            let consumer = &self.consumer;
+            py.detach(|| consumer.wait_for_ack_space(Duration::from_millis(100)));
+            py.check_signals()?;
+        }
+    }
+}
+
+fn same_text(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> bool {
+    matches!((a.to_str(), b.to_str()), (Ok(a), Ok(b)) if a == b)
+}

@@ -1,0 +1,37 @@
+//! One exhaustive mapping from the core's `Error` to the exceptions of `ami.exceptions`.
+
+use crate::error::Error;
+use pyo3::prelude::*;
+
+pyo3::import_exception!(ami.exceptions, ConfigError);
+pyo3::import_exception!(ami.exceptions, ConnectError);
+pyo3::import_exception!(ami.exceptions, OperationTimeout);
+pyo3::import_exception!(ami.exceptions, ServerError);
+pyo3::import_exception!(ami.exceptions, DeliveryError);
+pyo3::import_exception!(ami.exceptions, InvalidEntryError);
+pyo3::import_exception!(ami.exceptions, ClientClosedError);
+pyo3::import_exception!(ami.exceptions, InvalidMessageError);
+
+pub fn to_py(error: Error) -> PyErr {
+    let message = error.to_string();
+    match error {
+        Error::InvalidOption { option, .. } => ConfigError::new_err((message, option)),
+        Error::Connect { nodes, .. } => ConnectError::new_err((message, nodes)),
+        Error::Timeout { seconds, .. } => OperationTimeout::new_err((message, seconds)),
+        Error::Server { command, key, code, .. } => {
+            ServerError::new_err((message, command, key, code))
+        }
+        Error::Delivery { failed, .. } => DeliveryError::new_err((message, failed)),
+        Error::InvalidEntry { stream, id } => InvalidEntryError::new_err((message, stream, id)),
+        Error::Closed { .. } => ClientClosedError::new_err(message),
+    }
+}
+
+/// The exception object for an error that is handed to `on_error` rather than raised.
+pub fn to_exception(py: Python<'_>, error: Error) -> Py<PyAny> {
+    to_py(error).into_value(py).into_any()
+}
+
+pub fn invalid_message(message: String) -> PyErr {
+    InvalidMessageError::new_err(message)
+}

@@ -1,0 +1,64 @@
+//! `ami.Message`: one delivered entry, immutable.
+
+use pyo3::basic::CompareOp;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+/// Longest body prefix shown by `repr`.
+const REPR_BODY: usize = 40;
+
+#[pyclass(frozen, name = "Message", module = "ami")]
+pub struct MessagePy {
+    #[pyo3(get)]
+    pub body: Py<PyBytes>,
+    #[pyo3(get)]
+    pub id: Py<PyString>,
+    #[pyo3(get)]
+    pub stream: Py<PyString>,
+    #[pyo3(get)]
+    pub group: Py<PyString>,
+    pub shard: usize,
+}
+
+#[pymethods]
+impl MessagePy {
+    /// The body decoded as UTF-8.
+    #[getter]
+    fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        let body = self.body.bind(py).as_bytes();
+        let text = std::str::from_utf8(body).map_err(|e| {
+            pyo3::exceptions::PyUnicodeDecodeError::new_err(format!("message body is not UTF-8: {e}"))
+        })?;
+        Ok(PyString::new(py, text))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let body = self.body.bind(py);
+        let shown = PyBytes::new(py, &body.as_bytes()[..body.as_bytes().len().min(REPR_BODY)]);
+        let ellipsis = if body.as_bytes().len() > REPR_BODY { "..." } else { "" };
+        Ok(format!(
+            "Message(id={}, stream={}, body={}{ellipsis})",
+            self.id.bind(py).repr()?,
+            self.stream.bind(py).repr()?,
+            shown.repr()?,
+        ))
+    }
+
+    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let Ok(other) = other.cast::<MessagePy>() else {
+            return Ok(py.NotImplemented());
+        };
+        let other = other.get();
+        let same = self.id.bind(py).to_str()? == other.id.bind(py).to_str()?
+            && self.stream.bind(py).to_str()? == other.stream.bind(py).to_str()?;
+        match op {
+            CompareOp::Eq => Ok(same.into_pyobject(py)?.to_owned().into_any().unbind()),
+            CompareOp::Ne => Ok((!same).into_pyobject(py)?.to_owned().into_any().unbind()),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        (self.stream.bind(py), self.id.bind(py)).into_pyobject(py)?.hash()
+    }
+}

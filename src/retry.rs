@@ -1,0 +1,106 @@
+//! Which failures are worth retrying, and how long to wait before the next try.
+
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+use std::time::Duration;
+
+/// What to do about a failed command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The cluster is moving, loading, failing over or short of memory: try again later.
+    Retry,
+    /// The group or stream is gone; recreate it, then retry.
+    Recreate,
+    /// Retrying cannot help (permissions, wrong type, bad arguments).
+    Fatal,
+}
+
+/// Classifies a server error reply by its code (the first word of the reply).
+#[must_use]
+pub fn classify_code(code: &str) -> Disposition {
+    match code {
+        "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" | "READONLY"
+        | "UNBLOCKED" | "OOM" | "NOREPLICAS" | "MISCONF" | "BUSY" => Disposition::Retry,
+        "NOGROUP" => Disposition::Recreate,
+        _ => Disposition::Fatal,
+    }
+}
+
+/// Classifies an error returned by redis-rs for a whole request.
+#[must_use]
+pub fn classify(error: &RedisError) -> Disposition {
+    if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
+        return Disposition::Retry;
+    }
+    match error.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly,
+        )
+        | ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::Io => Disposition::Retry,
+        _ => error.code().map_or(Disposition::Fatal, classify_code),
+    }
+}
+
+/// Exponential backoff with jitter, so many clients retrying together spread out.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    attempt: u32,
+    first: Duration,
+    max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(Duration::from_millis(20), Duration::from_secs(2))
+    }
+}
+
+impl Backoff {
+    #[must_use]
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Self { attempt: 0, first, max }
+    }
+
+    /// The next pause: between half and all of `first * 2^attempt`, capped at `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.first.saturating_mul(1 << self.attempt.min(16)).min(self.max);
+        self.attempt += 1;
+        ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_sorted_into_what_to_do() {
+        assert_eq!(classify_code("TRYAGAIN"), Disposition::Retry);
+        assert_eq!(classify_code("OOM"), Disposition::Retry);
+        assert_eq!(classify_code("NOGROUP"), Disposition::Recreate);
+        assert_eq!(classify_code("WRONGTYPE"), Disposition::Fatal);
+        assert_eq!(classify_code("NOPERM"), Disposition::Fatal);
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+        let first = backoff.next_delay();
+        assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
+        for _ in 0..20 {
+            assert!(backoff.next_delay() <= Duration::from_millis(100));
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(10));
+    }
+}
