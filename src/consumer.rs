@@ -106,7 +106,8 @@ impl Consumer {
         let mut inbox = self.inbox.lock();
         if inbox.leftover.is_empty() && !inbox.finished {
             let rt = runtime();
-            match rt.block_on(tokio::time::timeout(timeout, inbox.batches.recv())) {
+            let received = rt.block_on(async { tokio::time::timeout(timeout, inbox.batches.recv()).await });
+            match received {
                 Ok(Some(batch)) => inbox.leftover.extend(batch),
                 Ok(None) => inbox.finished = true,
                 Err(_) => return Fetch::Empty,

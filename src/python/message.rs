@@ -25,11 +25,8 @@ impl MessagePy {
     /// The body decoded as UTF-8.
     #[getter]
     fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        let body = self.body.bind(py).as_bytes();
-        let text = std::str::from_utf8(body).map_err(|e| {
-            pyo3::exceptions::PyUnicodeDecodeError::new_err(format!("message body is not UTF-8: {e}"))
-        })?;
-        Ok(PyString::new(py, text))
+        // bytes.decode raises the standard UnicodeDecodeError, with its position.
+        Ok(self.body.bind(py).call_method1("decode", ("utf-8",))?.cast_into::<PyString>()?)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

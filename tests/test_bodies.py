@@ -1,0 +1,58 @@
+"""Bodies are bytes: whatever goes in comes out unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import drain
+
+import ami
+
+BODIES = [
+    b"",
+    b"\x00",
+    b"a\x00b\x00",
+    b"\xff\xfe\xfd invalid utf-8 \xc3\x28",
+    bytes(range(256)),
+    b"x" * (1024 * 1024),
+]
+
+
+def test_arbitrary_bytes_round_trip_unchanged(nodes: list[str], queue: str) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=3) as producer:
+        producer.send_many(BODIES)
+        producer.send(bytearray(b"from a bytearray"))
+
+    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=3) as consumer:
+        received = drain(consumer, len(BODIES) + 1)
+
+    assert sorted(m.body for m in received) == sorted([*BODIES, b"from a bytearray"])
+    assert all(type(m.body) is bytes for m in received)
+
+
+def test_str_bodies_are_utf8(nodes: list[str], queue: str) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=1) as producer:
+        producer.send("héllo ✓")
+    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1) as consumer:
+        [message] = drain(consumer, 1)
+    assert message.body == "héllo ✓".encode()
+    assert message.text == "héllo ✓"
+
+
+def test_text_of_a_non_utf8_body_raises(nodes: list[str], queue: str) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=1) as producer:
+        producer.send(b"\xff")
+    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1) as consumer:
+        [message] = drain(consumer, 1)
+    with pytest.raises(UnicodeDecodeError):
+        _ = message.text
+
+
+@pytest.mark.parametrize("body", [1, None, 2.5, ["list"], object()])
+def test_bodies_of_other_types_are_refused(nodes: list[str], queue: str, body: object) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=1) as producer:
+        with pytest.raises(ami.InvalidMessageError) as raised:
+            producer.send(body)  # type: ignore[arg-type]
+        assert isinstance(raised.value, TypeError)
+        with pytest.raises(ami.InvalidMessageError):
+            producer.send_many([b"ok", body])  # type: ignore[list-item]
+        assert producer.flush(timeout=10) == 0

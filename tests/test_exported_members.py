@@ -1,0 +1,36 @@
+"""The public names are a contract: adding or removing one is a deliberate change."""
+
+import ami
+
+
+def test_public_names() -> None:
+    assert ami.__all__ == [
+        "AmiError",
+        "ClientClosedError",
+        "ClusterError",
+        "ConfigError",
+        "ConnectError",
+        "Consumer",
+        "DeliveryError",
+        "InvalidEntryError",
+        "InvalidMessageError",
+        "LocalCluster",
+        "Message",
+        "OperationTimeout",
+        "Producer",
+        "ServerError",
+        "__version__",
+    ]
+    assert ami.__all__ == sorted(ami.__all__)
+    for name in ami.__all__:
+        assert hasattr(ami, name)
+
+
+def test_every_exception_is_an_ami_error() -> None:
+    for name in ami.__all__:
+        value = getattr(ami, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert issubclass(value, ami.AmiError)
+    assert issubclass(ami.ConfigError, ValueError)
+    assert issubclass(ami.OperationTimeout, TimeoutError)
+    assert issubclass(ami.ConnectError, ConnectionError)
