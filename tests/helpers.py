@@ -20,7 +20,9 @@ def total_pending(client: RedisCluster, queue: str, shards: int) -> int:
     return sum(client.xpending(s, group)["pending"] for s in stream_names(queue, shards))
 
 
-def drain(consumer: ami.Consumer, expected: int, *, ack: bool = True, idle: float = 5.0) -> list[ami.Message]:
+def drain(
+    consumer: ami.Consumer, expected: int, *, ack: bool = True, idle: float = 5.0
+) -> list[ami.Message]:
     """Consumes until `expected` messages arrived or nothing came for `idle` seconds."""
     received: list[ami.Message] = []
     while len(received) < expected:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drain
 
 import ami
+from helpers import drain
 
 BODIES = [
     b"",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drain, total_length, total_pending
 from redis.cluster import RedisCluster
 
 import ami
+from helpers import drain, total_length, total_pending
 
 
 def produce(nodes: list[str], queue: str, bodies: list[bytes], shards: int) -> None:

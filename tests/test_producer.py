@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from helpers import stream_names, total_length
 from redis.cluster import RedisCluster
 
 import ami
+from helpers import stream_names, total_length
 
 
 def test_close_returns_only_when_all_200k_messages_are_in_redis(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from helpers import drain, total_length, total_pending
 from redis.cluster import RedisCluster
 
 import ami
+from helpers import drain, total_length, total_pending
 
 
 def test_100k_messages_across_10_shards_arrive_exactly_once(

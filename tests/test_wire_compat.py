@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import drain, stream_names, total_length
 from redis.cluster import RedisCluster
 
 import ami
+from helpers import drain, stream_names, total_length
 
 
 def test_entries_written_like_the_go_ami_are_consumed(

@@ -122,7 +122,7 @@ class InvalidEntryError(AmiError):
         id: The entry id.
     """
 
-    def __init__(self, message: str, stream: str = "", id: str = "") -> None:  # noqa: A002
+    def __init__(self, message: str, stream: str = "", id: str = "") -> None:
         super().__init__(message)
         self.stream = stream
         self.id = id
