@@ -34,8 +34,19 @@ pub struct AckWork {
 impl AckBuffer {
     #[must_use]
     pub fn new(shards: usize, limit: usize, batch: usize) -> Self {
-        let state = State { ids: vec![Vec::new(); shards], buffered: 0, in_flight: 0, closed: false };
-        Self { state: Mutex::new(state), settled: Condvar::new(), wake: Notify::new(), limit, batch }
+        let state = State {
+            ids: vec![Vec::new(); shards],
+            buffered: 0,
+            in_flight: 0,
+            closed: false,
+        };
+        Self {
+            state: Mutex::new(state),
+            settled: Condvar::new(),
+            wake: Notify::new(),
+            limit,
+            batch,
+        }
     }
 
     /// Queues ids; returns how many were taken (fewer when the buffer is full).
@@ -136,7 +147,8 @@ pub async fn ack_and_delete(
         let mut pipe = redis::pipe();
         pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
         pipe.cmd("XDEL").arg(stream).arg(ids);
-        let disposition_and_error = match connection.route_pipeline(pipe, 0, 2, route.clone()).await {
+        let disposition_and_error = match connection.route_pipeline(pipe, 0, 2, route.clone()).await
+        {
             Ok(replies) => match replies.iter().find_map(|r| match r {
                 Value::ServerError(e) => Some(e.clone()),
                 _ => None,
@@ -176,11 +188,19 @@ mod tests {
     fn acks_are_bounded_and_grouped_by_shard() {
         let acks = AckBuffer::new(3, 3, 100);
         let ids = [(0, "1-0"), (2, "2-0"), (0, "3-0"), (1, "4-0")];
-        let taken = acks.offer(ids.iter().map(|(s, id)| (*s, (*id).to_owned()))).unwrap();
+        let taken = acks
+            .offer(ids.iter().map(|(s, id)| (*s, (*id).to_owned())))
+            .unwrap();
         assert_eq!(taken, 3);
         let work = acks.take().unwrap();
         assert_eq!(work.count, 3);
-        assert_eq!(work.per_shard, [(0, vec!["1-0".into(), "3-0".into()]), (2, vec!["2-0".into()])]);
+        assert_eq!(
+            work.per_shard,
+            [
+                (0, vec!["1-0".into(), "3-0".into()]),
+                (2, vec!["2-0".into()])
+            ]
+        );
         assert_eq!(acks.wait_settled(Duration::ZERO), 3);
         acks.settle(3);
         assert_eq!(acks.wait_settled(Duration::ZERO), 0);

@@ -12,7 +12,10 @@ pub struct BodyBatch {
 impl BodyBatch {
     #[must_use]
     pub fn with_capacity(messages: usize) -> Self {
-        Self { bytes: Vec::new(), ends: Vec::with_capacity(messages) }
+        Self {
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(messages),
+        }
     }
 
     pub fn push(&mut self, body: &[u8]) {
@@ -53,7 +56,12 @@ impl BodyBatch {
         }
         let cut = self.ends[count - 1];
         let rest_bytes = self.bytes.split_off(cut);
-        let rest_ends = self.ends.split_off(count).into_iter().map(|end| end - cut).collect();
+        let rest_ends = self
+            .ends
+            .split_off(count)
+            .into_iter()
+            .map(|end| end - cut)
+            .collect();
         BodyBatch {
             bytes: std::mem::replace(&mut self.bytes, rest_bytes),
             ends: std::mem::replace(&mut self.ends, rest_ends),

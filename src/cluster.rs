@@ -16,13 +16,22 @@ pub fn node_url(node: &str) -> Result<String> {
         return Ok(node.to_owned());
     }
     if node.starts_with("rediss://") {
-        return Err(Error::invalid("nodes", "TLS (rediss://) is not supported yet"));
+        return Err(Error::invalid(
+            "nodes",
+            "TLS (rediss://) is not supported yet",
+        ));
     }
     let Some((host, port)) = node.rsplit_once(':') else {
-        return Err(Error::invalid("nodes", format!("{node:?} is not host:port or a redis:// URL")));
+        return Err(Error::invalid(
+            "nodes",
+            format!("{node:?} is not host:port or a redis:// URL"),
+        ));
     };
     if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(Error::invalid("nodes", format!("{node:?} is not host:port or a redis:// URL")));
+        return Err(Error::invalid(
+            "nodes",
+            format!("{node:?} is not host:port or a redis:// URL"),
+        ));
     }
     Ok(format!("redis://{node}"))
 }
@@ -35,8 +44,15 @@ pub async fn connect(
     options: &ConnectionOptions,
     response_timeout: Duration,
 ) -> Result<ClusterConnection> {
-    let urls = options.nodes.iter().map(|n| node_url(n)).collect::<Result<Vec<_>>>()?;
-    let failed = |detail: String| Error::Connect { nodes: options.nodes.join(","), detail };
+    let urls = options
+        .nodes
+        .iter()
+        .map(|n| node_url(n))
+        .collect::<Result<Vec<_>>>()?;
+    let failed = |detail: String| Error::Connect {
+        nodes: options.nodes.join(","),
+        detail,
+    };
     let client = ClusterClientBuilder::new(urls)
         .connection_timeout(options.connect_timeout)
         .response_timeout(response_timeout)
@@ -59,7 +75,10 @@ mod tests {
 
     #[test]
     fn seeds_become_urls() {
-        assert_eq!(node_url("127.0.0.1:7001").unwrap(), "redis://127.0.0.1:7001");
+        assert_eq!(
+            node_url("127.0.0.1:7001").unwrap(),
+            "redis://127.0.0.1:7001"
+        );
         assert_eq!(node_url("redis://h:1/").unwrap(), "redis://h:1/");
         for bad in ["localhost", ":7001", "h:0", "h:99999", "h:x"] {
             assert!(node_url(bad).is_err(), "{bad} accepted");

@@ -54,14 +54,22 @@ impl Consumer {
     /// Connects, creates the groups when missing and starts the readers and the acker.
     pub fn start(options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> =
-            (0..options.shards).map(|i| stream_name(&options.name, i)).collect();
+        let streams: Vec<String> = (0..options.shards)
+            .map(|i| stream_name(&options.name, i))
+            .collect();
         let group = group_name(&options.name);
         let rt = runtime();
         let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
         let (writer, readers) = rt.block_on(async {
-            let mut writer = connect(&options.connection, options.connection.response_timeout).await?;
-            ensure_groups(&mut writer, &streams, &group, options.connection.connect_timeout).await?;
+            let mut writer =
+                connect(&options.connection, options.connection.response_timeout).await?;
+            ensure_groups(
+                &mut writer,
+                &streams,
+                &group,
+                options.connection.connect_timeout,
+            )
+            .await?;
             let mut readers = Vec::with_capacity(streams.len());
             for _ in &streams {
                 readers.push(connect(&options.connection, read_timeout).await?);
@@ -71,7 +79,11 @@ impl Consumer {
         let (stop, _) = watch::channel(false);
         // Each shard keeps about one read in the queue: prefetch stays near shards * count.
         let (sender, batches) = mpsc::channel(options.shards);
-        let acks = AckBuffer::new(streams.len(), options.pending_buffer_size, options.pipe_buffer_size);
+        let acks = AckBuffer::new(
+            streams.len(),
+            options.pending_buffer_size,
+            options.pipe_buffer_size,
+        );
         let shared = Arc::new(Shared {
             options,
             streams,
@@ -97,8 +109,16 @@ impl Consumer {
             rt.spawn(async move { reader.run(&*events).await });
         }
         rt.spawn(run_acker(Arc::clone(&shared), writer));
-        let inbox = Inbox { batches, leftover: VecDeque::new(), finished: false };
-        Ok(Self { shared, inbox: Mutex::new(inbox), stop })
+        let inbox = Inbox {
+            batches,
+            leftover: VecDeque::new(),
+            finished: false,
+        };
+        Ok(Self {
+            shared,
+            inbox: Mutex::new(inbox),
+            stop,
+        })
     }
 
     /// Takes up to `max` delivered messages, waiting up to `timeout` for the first.
@@ -106,7 +126,8 @@ impl Consumer {
         let mut inbox = self.inbox.lock();
         if inbox.leftover.is_empty() && !inbox.finished {
             let rt = runtime();
-            let received = rt.block_on(async { tokio::time::timeout(timeout, inbox.batches.recv()).await });
+            let received =
+                rt.block_on(async { tokio::time::timeout(timeout, inbox.batches.recv()).await });
             match received {
                 Ok(Some(batch)) => inbox.leftover.extend(batch),
                 Ok(None) => inbox.finished = true,
@@ -120,7 +141,11 @@ impl Consumer {
             }
         }
         if inbox.leftover.is_empty() {
-            return if inbox.finished { Fetch::Finished } else { Fetch::Empty };
+            return if inbox.finished {
+                Fetch::Finished
+            } else {
+                Fetch::Empty
+            };
         }
         let take = max.min(inbox.leftover.len());
         let messages: Vec<Delivery> = inbox.leftover.drain(..take).collect();
@@ -210,7 +235,10 @@ impl ReaderEvents for Shared {
 
     fn invalid_entry(&self, shard: usize, id: String) {
         self.counters.dropped_invalid.add(1);
-        self.notices.report(Error::InvalidEntry { stream: self.streams[shard].clone(), id: id.clone() });
+        self.notices.report(Error::InvalidEntry {
+            stream: self.streams[shard].clone(),
+            id: id.clone(),
+        });
         // Ack even when the buffer is full: a lost ack only means it is seen again.
         let _ = self.acks.offer(std::iter::once((shard, id)));
     }
@@ -249,7 +277,8 @@ async fn write_acks(shared: &Arc<Shared>, connection: &ClusterConnection, work: 
                     shared.notices.report(error);
                 };
                 let written =
-                    ack_and_delete(connection, stream, &shared.group, &chunk, deadline, &report).await;
+                    ack_and_delete(connection, stream, &shared.group, &chunk, deadline, &report)
+                        .await;
                 match written {
                     Ok(()) => shared.counters.acked.add(chunk.len() as u64),
                     Err(error) => {

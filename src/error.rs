@@ -6,13 +6,21 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// An option or argument is invalid; raised before anything touches the network.
-    InvalidOption { option: &'static str, reason: String },
+    InvalidOption {
+        option: &'static str,
+        reason: String,
+    },
     /// The seed nodes could not be reached or did not form a usable cluster in time.
     Connect { nodes: String, detail: String },
     /// A wait ran out of time.
     Timeout { what: String, seconds: f64 },
     /// The server refused a command for a reason that retrying cannot fix.
-    Server { command: &'static str, key: String, code: String, detail: String },
+    Server {
+        command: &'static str,
+        key: String,
+        code: String,
+        detail: String,
+    },
     /// Accepted messages that could not be written before their deadline.
     Delivery { failed: u64, detail: String },
     /// An entry without field `m`, or deleted while pending: acked off the queue.
@@ -25,7 +33,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidOption { option, reason: reason.into() }
+        Error::InvalidOption {
+            option,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -37,14 +48,22 @@ impl fmt::Display for Error {
                 write!(f, "could not connect to the cluster at {nodes}: {detail}")
             }
             Error::Timeout { what, seconds } => write!(f, "{what} timed out after {seconds}s"),
-            Error::Server { command, key, code, detail } => {
+            Error::Server {
+                command,
+                key,
+                code,
+                detail,
+            } => {
                 write!(f, "{command} on {key} failed: {code} {detail}")
             }
             Error::Delivery { failed, detail } => {
                 write!(f, "{failed} message(s) could not be written: {detail}")
             }
             Error::InvalidEntry { stream, id } => {
-                write!(f, "entry {id} of {stream} has no field m or was deleted; acked off the queue")
+                write!(
+                    f,
+                    "entry {id} of {stream} has no field m or was deleted; acked off the queue"
+                )
             }
             Error::Closed { what } => write!(f, "{what} is closed"),
         }

@@ -26,7 +26,10 @@ pub fn validate_name(option: &'static str, value: &str) -> Result<()> {
         return Err(Error::invalid(option, "must not be empty"));
     }
     if value.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(option, format!("must be at most {MAX_NAME_LEN} characters")));
+        return Err(Error::invalid(
+            option,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
     }
     if let Some(bad) = value.chars().find(|c| !is_name_char(*c)) {
         return Err(Error::invalid(

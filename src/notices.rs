@@ -41,12 +41,18 @@ impl Notices {
         let total = tally.as_ref().map_or(0, |(n, _)| *n) + count;
         *tally = Some((total, error.to_string()));
         drop(tally);
-        self.report(Error::Delivery { failed: count, detail: error.to_string() });
+        self.report(Error::Delivery {
+            failed: count,
+            detail: error.to_string(),
+        });
     }
 
     /// The undelivered tally since the last call, as the error `flush`/`close` raise.
     pub fn take_undelivered(&self) -> Option<Error> {
-        self.undelivered.lock().take().map(|(failed, detail)| Error::Delivery { failed, detail })
+        self.undelivered
+            .lock()
+            .take()
+            .map(|(failed, detail)| Error::Delivery { failed, detail })
     }
 
     /// Waits up to `timeout` for errors; returns them and how many were dropped.
@@ -80,7 +86,10 @@ mod tests {
         let cause = Error::Closed { what: "x" };
         notices.undelivered(2, &cause);
         notices.undelivered(3, &cause);
-        assert!(matches!(notices.take_undelivered(), Some(Error::Delivery { failed: 5, .. })));
+        assert!(matches!(
+            notices.take_undelivered(),
+            Some(Error::Delivery { failed: 5, .. })
+        ));
         assert!(notices.take_undelivered().is_none());
         let (errors, dropped) = notices.wait(Duration::ZERO).unwrap();
         assert_eq!((errors.len(), dropped), (2, 0));

@@ -155,7 +155,10 @@ fn validate_shards(shards: usize) -> Result<()> {
     if (1..=MAX_SHARDS).contains(&shards) {
         Ok(())
     } else {
-        Err(Error::invalid("shards", format!("must be between 1 and {MAX_SHARDS}, got {shards}")))
+        Err(Error::invalid(
+            "shards",
+            format!("must be between 1 and {MAX_SHARDS}, got {shards}"),
+        ))
     }
 }
 
@@ -163,7 +166,10 @@ fn at_least(option: &'static str, value: usize, min: usize) -> Result<()> {
     if value >= min {
         Ok(())
     } else {
-        Err(Error::invalid(option, format!("must be at least {min}, got {value}")))
+        Err(Error::invalid(
+            option,
+            format!("must be at least {min}, got {value}"),
+        ))
     }
 }
 
@@ -180,24 +186,42 @@ mod tests {
     use super::*;
 
     fn producer() -> ProducerOptions {
-        ProducerOptions { name: "q".into(), ..ProducerOptions::default() }
+        ProducerOptions {
+            name: "q".into(),
+            ..ProducerOptions::default()
+        }
     }
 
     #[test]
     fn defaults_are_valid() {
         assert!(producer().validate().is_ok());
-        let consumer =
-            ConsumerOptions { name: "q".into(), consumer: "c".into(), ..Default::default() };
+        let consumer = ConsumerOptions {
+            name: "q".into(),
+            consumer: "c".into(),
+            ..Default::default()
+        };
         assert!(consumer.validate().is_ok());
     }
 
     #[test]
     fn bad_values_name_their_option() {
         let cases = [
-            ProducerOptions { shards: 0, ..producer() },
-            ProducerOptions { shards: 128, ..producer() },
-            ProducerOptions { pipe_buffer_size: 0, ..producer() },
-            ProducerOptions { pipe_period: Duration::ZERO, ..producer() },
+            ProducerOptions {
+                shards: 0,
+                ..producer()
+            },
+            ProducerOptions {
+                shards: 128,
+                ..producer()
+            },
+            ProducerOptions {
+                pipe_buffer_size: 0,
+                ..producer()
+            },
+            ProducerOptions {
+                pipe_period: Duration::ZERO,
+                ..producer()
+            },
         ];
         let names: Vec<_> = cases
             .iter()
@@ -206,6 +230,9 @@ mod tests {
                 other => panic!("expected InvalidOption, got {other:?}"),
             })
             .collect();
-        assert_eq!(names, ["shards", "shards", "pipe_buffer_size", "pipe_period"]);
+        assert_eq!(
+            names,
+            ["shards", "shards", "pipe_buffer_size", "pipe_period"]
+        );
     }
 }

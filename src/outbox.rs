@@ -64,7 +64,12 @@ impl State {
 impl Outbox {
     #[must_use]
     pub fn new(limits: Limits) -> Self {
-        Self { state: Mutex::default(), settled: Condvar::new(), wake: Notify::new(), limits }
+        Self {
+            state: Mutex::default(),
+            settled: Condvar::new(),
+            wake: Notify::new(),
+            limits,
+        }
     }
 
     /// Appends one body if there is room.
@@ -120,7 +125,11 @@ impl Outbox {
         }
         if state.filling.is_empty() {
             state.hurry = false;
-            return if state.closed { Take::Done } else { Take::Empty };
+            return if state.closed {
+                Take::Done
+            } else {
+                Take::Empty
+            };
         }
         if linger_over || state.hurry || state.closed {
             return Take::Batch(std::mem::take(&mut state.filling));
@@ -177,7 +186,11 @@ mod tests {
     use super::*;
 
     fn outbox(messages: usize, batch: usize) -> Outbox {
-        Outbox::new(Limits { messages, bytes: 1 << 20, batch })
+        Outbox::new(Limits {
+            messages,
+            bytes: 1 << 20,
+            batch,
+        })
     }
 
     #[test]

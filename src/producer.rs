@@ -34,7 +34,9 @@ impl Producer {
     /// Connects, creates the groups if asked, and starts the writer. Blocks until ready.
     pub fn start(options: ProducerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> = (0..options.shards).map(|i| stream_name(&options.name, i)).collect();
+        let streams: Vec<String> = (0..options.shards)
+            .map(|i| stream_name(&options.name, i))
+            .collect();
         let rt = runtime();
         let connection = rt.block_on(async {
             let mut connection =
@@ -140,8 +142,13 @@ async fn run_writer(shared: Arc<Shared>, connection: ClusterConnection) {
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut next_shard = fastrand::usize(..shared.streams.len());
     loop {
-        let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore is never closed");
-        let Some(batch) = next_batch(&shared).await else { break };
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        let Some(batch) = next_batch(&shared).await else {
+            break;
+        };
         let task_shared = Arc::clone(&shared);
         let connection = connection.clone();
         tokio::spawn(async move {

@@ -87,7 +87,11 @@ impl ShardReader {
 
     async fn read(&mut self, cursor: &Cursor) -> redis::RedisResult<Vec<Entry>> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(&self.group).arg(&self.consumer).arg("COUNT").arg(self.count);
+        cmd.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(self.count);
         let start = match cursor {
             Cursor::Backlog(after) => after.as_str(),
             Cursor::New => {
@@ -109,7 +113,11 @@ impl ShardReader {
         let mut batch = Vec::with_capacity(entries.len());
         for Entry { id, body } in entries {
             match body {
-                Some(body) => batch.push(Delivery { shard: self.shard, id, body }),
+                Some(body) => batch.push(Delivery {
+                    shard: self.shard,
+                    id,
+                    body,
+                }),
                 None => events.invalid_entry(self.shard, id),
             }
         }
@@ -122,7 +130,9 @@ impl ShardReader {
             command: "XREADGROUP",
             key: self.stream.clone(),
             code: error.code().unwrap_or_default().to_owned(),
-            detail: error.detail().map_or_else(|| error.to_string(), str::to_owned),
+            detail: error
+                .detail()
+                .map_or_else(|| error.to_string(), str::to_owned),
         });
         if disposition == Disposition::Recreate {
             if let Err(e) = ensure_group(&mut self.connection, &self.stream, &self.group).await {

@@ -73,7 +73,10 @@ mod tests {
     }
 
     fn entry(id: &str, fields: Option<Vec<Value>>) -> Value {
-        Value::Array(vec![bulk(id.as_bytes()), fields.map_or(Value::Nil, Value::Array)])
+        Value::Array(vec![
+            bulk(id.as_bytes()),
+            fields.map_or(Value::Nil, Value::Array),
+        ])
     }
 
     #[test]
@@ -90,9 +93,18 @@ mod tests {
         assert_eq!(
             entries,
             [
-                Entry { id: "1-0".into(), body: Some(b"\x00body".to_vec()) },
-                Entry { id: "2-0".into(), body: None },
-                Entry { id: "3-0".into(), body: None },
+                Entry {
+                    id: "1-0".into(),
+                    body: Some(b"\x00body".to_vec())
+                },
+                Entry {
+                    id: "2-0".into(),
+                    body: None
+                },
+                Entry {
+                    id: "3-0".into(),
+                    body: None
+                },
             ]
         );
     }

@@ -64,12 +64,19 @@ impl Default for Backoff {
 impl Backoff {
     #[must_use]
     pub fn new(first: Duration, max: Duration) -> Self {
-        Self { attempt: 0, first, max }
+        Self {
+            attempt: 0,
+            first,
+            max,
+        }
     }
 
     /// The next pause: between half and all of `first * 2^attempt`, capped at `max`.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.first.saturating_mul(1 << self.attempt.min(16)).min(self.max);
+        let ceiling = self
+            .first
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(self.max);
         self.attempt += 1;
         ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
     }

@@ -14,7 +14,11 @@ use tokio::time::Instant;
 pub fn xadd_pipeline(stream: &str, batch: &BodyBatch, indices: &[usize]) -> redis::Pipeline {
     let mut pipe = redis::Pipeline::with_capacity(indices.len());
     for &i in indices {
-        pipe.cmd("XADD").arg(stream).arg("*").arg("m").arg(batch.get(i));
+        pipe.cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg("m")
+            .arg(batch.get(i));
     }
     pipe
 }
@@ -49,8 +53,10 @@ impl BatchWriter<'_> {
             SingleNodeRoutingInfo::SpecificNode(Route::with_key(self.stream, SlotAddr::Master));
         loop {
             let pipe = xadd_pipeline(self.stream, batch, &remaining);
-            let attempt =
-                self.connection.route_pipeline(pipe, 0, remaining.len(), route.clone()).await;
+            let attempt = self
+                .connection
+                .route_pipeline(pipe, 0, remaining.len(), route.clone())
+                .await;
             let outcome = match attempt {
                 Ok(replies) => self.sort_replies(&remaining, &replies),
                 Err(e) => Outcome::whole(remaining, classify(&e), self.error("", &e.to_string())),
@@ -58,13 +64,21 @@ impl BatchWriter<'_> {
             failed += outcome.fatal;
             first_error = first_error.or(outcome.fatal_error);
             let Some(retry_error) = outcome.retry_error else {
-                return Written { confirmed: batch.len() - failed, failed, error: first_error };
+                return Written {
+                    confirmed: batch.len() - failed,
+                    failed,
+                    error: first_error,
+                };
             };
             let delay = backoff.next_delay();
             if Instant::now() + delay > self.deadline {
                 failed += outcome.retry.len();
                 let error = first_error.or(Some(retry_error));
-                return Written { confirmed: batch.len() - failed, failed, error };
+                return Written {
+                    confirmed: batch.len() - failed,
+                    failed,
+                    error,
+                };
             }
             self.counters.retried.add(outcome.retry.len() as u64);
             (self.on_retry)(retry_error);
@@ -83,7 +97,11 @@ impl BatchWriter<'_> {
             }
         }
         for &index in &sent[replies.len().min(sent.len())..] {
-            outcome.add(index, Disposition::Retry, self.error("", "short pipeline reply"));
+            outcome.add(
+                index,
+                Disposition::Retry,
+                self.error("", "short pipeline reply"),
+            );
         }
         outcome
     }
@@ -110,9 +128,17 @@ struct Outcome {
 impl Outcome {
     fn whole(indices: Vec<usize>, disposition: Disposition, error: Error) -> Self {
         if disposition == Disposition::Retry {
-            Outcome { retry: indices, retry_error: Some(error), ..Outcome::default() }
+            Outcome {
+                retry: indices,
+                retry_error: Some(error),
+                ..Outcome::default()
+            }
         } else {
-            Outcome { fatal: indices.len(), fatal_error: Some(error), ..Outcome::default() }
+            Outcome {
+                fatal: indices.len(),
+                fatal_error: Some(error),
+                ..Outcome::default()
+            }
         }
     }
 

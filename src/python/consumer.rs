@@ -63,9 +63,17 @@ impl ConsumerCorePy {
         .map_err(to_py)?;
         options.validate().map_err(to_py)?;
         let consumer = py.detach(|| Consumer::start(options)).map_err(to_py)?;
-        let streams = consumer.streams().iter().map(|s| PyString::intern(py, s).unbind()).collect();
+        let streams = consumer
+            .streams()
+            .iter()
+            .map(|s| PyString::intern(py, s).unbind())
+            .collect();
         let group = PyString::intern(py, consumer.group()).unbind();
-        Ok(Self { consumer, streams, group })
+        Ok(Self {
+            consumer,
+            streams,
+            group,
+        })
     }
 
     /// Up to `max_messages` messages, waiting up to `timeout` (`None`: until one arrives
@@ -82,9 +90,11 @@ impl ConsumerCorePy {
         }
         let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
         let consumer = &self.consumer;
-        let fetched = wait::until(py, timeout, |slice| match consumer.fetch(max_messages, slice) {
-            Fetch::Empty => None,
-            other => Some(other),
+        let fetched = wait::until(py, timeout, |slice| {
+            match consumer.fetch(max_messages, slice) {
+                Fetch::Empty => None,
+                other => Some(other),
+            }
         })?;
         let deliveries = match fetched {
             Some(Fetch::Messages(deliveries)) => deliveries,
@@ -114,7 +124,10 @@ impl ConsumerCorePy {
         for message in messages.try_iter()? {
             let message = message?;
             let message = message.cast::<MessagePy>().map_err(|_| {
-                to_py(Error::invalid("messages", "ack_many takes Message objects from this consumer"))
+                to_py(Error::invalid(
+                    "messages",
+                    "ack_many takes Message objects from this consumer",
+                ))
             })?;
             ids.push(self.ack_id(py, message.get())?);
         }
@@ -128,8 +141,14 @@ impl ConsumerCorePy {
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
         let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
         let consumer = &self.consumer;
-        let done = wait::until(py, timeout, |slice| (consumer.flush_acks(slice) == 0).then_some(()))?;
-        Ok(if done.is_some() { 0 } else { consumer.flush_acks(Duration::ZERO) })
+        let done = wait::until(py, timeout, |slice| {
+            (consumer.flush_acks(slice) == 0).then_some(())
+        })?;
+        Ok(if done.is_some() {
+            0
+        } else {
+            consumer.flush_acks(Duration::ZERO)
+        })
     }
 
     fn stop(&self) {
@@ -146,7 +165,9 @@ impl ConsumerCorePy {
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
         };
-        Ok(Some(errors.into_iter().map(|e| to_exception(py, e)).collect()))
+        Ok(Some(
+            errors.into_iter().map(|e| to_exception(py, e)).collect(),
+        ))
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -189,7 +210,10 @@ impl ConsumerCorePy {
             stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
         });
         if !ours {
-            return Err(to_py(Error::invalid("message", "it was not delivered by this consumer's queue")));
+            return Err(to_py(Error::invalid(
+                "message",
+                "it was not delivered by this consumer's queue",
+            )));
         }
         Ok((message.shard, message.id.bind(py).to_str()?.to_owned()))
     }

@@ -18,9 +18,9 @@ pub fn to_py(error: Error) -> PyErr {
         Error::InvalidOption { option, .. } => ConfigError::new_err((message, option)),
         Error::Connect { nodes, .. } => ConnectError::new_err((message, nodes)),
         Error::Timeout { seconds, .. } => OperationTimeout::new_err((message, seconds)),
-        Error::Server { command, key, code, .. } => {
-            ServerError::new_err((message, command, key, code))
-        }
+        Error::Server {
+            command, key, code, ..
+        } => ServerError::new_err((message, command, key, code)),
         Error::Delivery { failed, .. } => DeliveryError::new_err((message, failed)),
         Error::InvalidEntry { stream, id } => InvalidEntryError::new_err((message, stream, id)),
         Error::Closed { .. } => ClientClosedError::new_err(message),

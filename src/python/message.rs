@@ -26,13 +26,21 @@ impl MessagePy {
     #[getter]
     fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
         // bytes.decode raises the standard UnicodeDecodeError, with its position.
-        Ok(self.body.bind(py).call_method1("decode", ("utf-8",))?.cast_into::<PyString>()?)
+        Ok(self
+            .body
+            .bind(py)
+            .call_method1("decode", ("utf-8",))?
+            .cast_into::<PyString>()?)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let body = self.body.bind(py);
         let shown = PyBytes::new(py, &body.as_bytes()[..body.as_bytes().len().min(REPR_BODY)]);
-        let ellipsis = if body.as_bytes().len() > REPR_BODY { "..." } else { "" };
+        let ellipsis = if body.as_bytes().len() > REPR_BODY {
+            "..."
+        } else {
+            ""
+        };
         Ok(format!(
             "Message(id={}, stream={}, body={}{ellipsis})",
             self.id.bind(py).repr()?,
@@ -41,7 +49,12 @@ impl MessagePy {
         ))
     }
 
-    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+    fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
         let Ok(other) = other.cast::<MessagePy>() else {
             return Ok(py.NotImplemented());
         };
@@ -56,6 +69,8 @@ impl MessagePy {
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
-        (self.stream.bind(py), self.id.bind(py)).into_pyobject(py)?.hash()
+        (self.stream.bind(py), self.id.bind(py))
+            .into_pyobject(py)?
+            .hash()
     }
 }

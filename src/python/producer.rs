@@ -1,6 +1,6 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{count, body, optional_seconds, seconds};
+use super::args::{body, count, optional_seconds, seconds};
 use super::errors::{to_exception, to_py};
 use super::wait;
 use crate::error::Error;
@@ -64,7 +64,10 @@ impl ProducerCorePy {
         let send_timeout = optional_seconds("send_timeout", send_timeout).map_err(to_py)?;
         options.validate().map_err(to_py)?;
         let producer = py.detach(|| Producer::start(options)).map_err(to_py)?;
-        Ok(Self { producer, send_timeout })
+        Ok(Self {
+            producer,
+            send_timeout,
+        })
     }
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -102,7 +105,11 @@ impl ProducerCorePy {
         if let Some(error) = self.producer.take_undelivered() {
             return Err(to_py(error));
         }
-        Ok(if settled.is_some() { 0 } else { self.producer.unconfirmed().0 })
+        Ok(if settled.is_some() {
+            0
+        } else {
+            self.producer.unconfirmed().0
+        })
     }
 
     /// Refuses further messages; `flush` then waits for what was accepted.
@@ -117,7 +124,9 @@ impl ProducerCorePy {
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
         };
-        Ok(Some(errors.into_iter().map(|e| to_exception(py, e)).collect()))
+        Ok(Some(
+            errors.into_iter().map(|e| to_exception(py, e)).collect(),
+        ))
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -15,7 +15,9 @@ pub fn until<T: Send>(
 ) -> PyResult<Option<T>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
+        let slice = deadline.map_or(SLICE, |d| {
+            d.saturating_duration_since(Instant::now()).min(SLICE)
+        });
         if let Some(done) = py.detach(|| attempt(slice)) {
             return Ok(Some(done));
         }
