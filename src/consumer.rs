@@ -153,6 +153,15 @@ impl Consumer {
         Fetch::Messages(messages)
     }
 
+    /// Puts deliveries back in front of the prefetch, in their order.
+    pub fn requeue(&self, deliveries: Vec<Delivery>) {
+        let mut inbox = self.inbox.lock();
+        self.shared.counters.delivered.sub(deliveries.len() as u64);
+        for delivery in deliveries.into_iter().rev() {
+            inbox.leftover.push_front(delivery);
+        }
+    }
+
     /// Queues acks of `(shard, id)` pairs; returns how many fit in the buffer.
     pub fn ack(&self, ids: impl Iterator<Item = (usize, String)>) -> Result<usize> {
         self.shared.acks.offer(ids)

@@ -6,6 +6,8 @@ import ami
 def test_public_names() -> None:
     assert ami.__all__ == [
         "AmiError",
+        "AsyncConsumer",
+        "AsyncProducer",
         "ClientClosedError",
         "ClusterError",
         "ConfigError",

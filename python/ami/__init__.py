@@ -5,6 +5,8 @@ other. The buffering, batching and shard fan-out run in a Rust core.
 """
 
 from ami._ami import Message, __version__
+from ami._async_consumer import AsyncConsumer
+from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
 from ami._producer import Producer
 from ami.cluster import LocalCluster
@@ -23,6 +25,8 @@ from ami.exceptions import (
 
 __all__ = [
     "AmiError",
+    "AsyncConsumer",
+    "AsyncProducer",
     "ClientClosedError",
     "ClusterError",
     "ConfigError",

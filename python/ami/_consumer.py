@@ -159,6 +159,11 @@ class Consumer:
         return self._core.closed
 
     @property
+    def stopped(self) -> bool:
+        """True once `stop` or `close` was called."""
+        return self._core.stopped
+
+    @property
     def streams(self) -> list[str]:
         """The shard streams read, ``qu{i}_NAME``."""
         return self._core.streams

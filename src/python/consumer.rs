@@ -7,6 +7,7 @@ use super::wait;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
 use crate::options::{ConnectionOptions, ConsumerOptions};
+use crate::reader::Delivery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::time::Duration;
@@ -120,20 +121,38 @@ impl ConsumerCorePy {
     }
 
     fn ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut ids = Vec::new();
-        for message in messages.try_iter()? {
-            let message = message?;
-            let message = message.cast::<MessagePy>().map_err(|_| {
-                to_py(Error::invalid(
-                    "messages",
-                    "ack_many takes Message objects from this consumer",
-                ))
-            })?;
-            ids.push(self.ack_id(py, message.get())?);
-        }
+        let ids = self.ack_ids(py, messages)?;
         let count = ids.len();
         self.queue_acks(py, ids)?;
         Ok(count)
+    }
+
+    /// Queues acks from the front of `messages` while there is room; never blocks.
+    fn try_ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = self.ack_ids(py, messages)?;
+        self.consumer.ack(ids.into_iter()).map_err(to_py)
+    }
+
+    /// Waits up to `timeout` for room in the ack buffer (GIL released).
+    fn wait_for_ack_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let consumer = &self.consumer;
+        py.detach(|| consumer.wait_for_ack_space(timeout));
+        Ok(())
+    }
+
+    /// Puts messages that were fetched but never handed out back in front of the prefetch.
+    fn requeue(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut deliveries = Vec::new();
+        for message in messages.try_iter()? {
+            let message = message?;
+            let message = message.cast::<MessagePy>()?.get();
+            let (shard, id) = self.ack_id(py, message)?;
+            let body = message.body.bind(py).as_bytes().to_vec();
+            deliveries.push(Delivery { shard, id, body });
+        }
+        self.consumer.requeue(deliveries);
+        Ok(())
     }
 
     /// Waits up to `timeout` for queued acks to be written; returns how many remain.
@@ -216,6 +235,25 @@ impl ConsumerCorePy {
             )));
         }
         Ok((message.shard, message.id.bind(py).to_str()?.to_owned()))
+    }
+
+    fn ack_ids(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(usize, String)>> {
+        let mut ids = Vec::new();
+        for message in messages.try_iter()? {
+            let message = message?;
+            let message = message.cast::<MessagePy>().map_err(|_| {
+                to_py(Error::invalid(
+                    "messages",
+                    "acks take Message objects from this consumer",
+                ))
+            })?;
+            ids.push(self.ack_id(py, message.get())?);
+        }
+        Ok(ids)
     }
 
     /// Queues `ids`, waiting (GIL released) while the ack buffer is full.

@@ -94,6 +94,35 @@ impl ProducerCorePy {
         Ok(sent)
     }
 
+    /// Queues `message` if there is room now; never blocks (for the asyncio wrapper).
+    fn try_send(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match self.producer.offer(&body(message)?) {
+            Offer::Accepted => Ok(true),
+            Offer::Full => Ok(false),
+            Offer::Closed => Err(closed()),
+        }
+    }
+
+    /// Queues messages from the front of `messages` while there is room; returns how many.
+    fn try_send_many(&self, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut sent = 0;
+        for message in messages.try_iter()? {
+            if !self.try_send(&message?)? {
+                break;
+            }
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Waits up to `timeout` for buffer space (GIL released).
+    fn wait_for_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let producer = &self.producer;
+        py.detach(|| producer.wait_for_space(timeout));
+        Ok(())
+    }
+
     /// Sends the partial batch and waits; returns how many messages remain unconfirmed.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {

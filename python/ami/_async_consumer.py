@@ -1,0 +1,177 @@
+"""`AsyncConsumer`: the `Consumer` for asyncio code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+
+from ami import _ami
+from ami._consumer import Consumer, Message
+from ami._errors import ErrorHandler
+from ami.exceptions import ClientClosedError
+
+# Longest wait one worker thread makes before the loop looks again (and sees a cancel).
+_WAIT_SLICE = 0.25
+
+
+class AsyncConsumer:
+    """`Consumer` for asyncio: the same options, verbs that never block the event loop.
+
+    Waits run in a worker thread with the GIL released, one thread hop per batch of
+    messages, never one per message. Cancelling a task blocked in `consume` loses
+    nothing: a batch that arrives after the cancel is put back for the next call.
+
+    Args:
+        name: Queue name.
+        consumer: This consumer's name in the group. Every other option is that of
+            `Consumer`, with the same meaning and default.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        consumer: str,
+        nodes: str | Iterable[str] = "127.0.0.1:7001",
+        shards: int = 10,
+        prefetch_count: int = 100,
+        block: float | None = 1.0,
+        pending_buffer_size: int = 1_000_000,
+        pipe_buffer_size: int = 50_000,
+        pipe_period: float = 0.001,
+        ack_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        response_timeout: float = 30.0,
+        on_error: ErrorHandler | None = None,
+    ) -> None:
+        self.name = name
+        self.consumer = consumer
+        self._prefetch_count = prefetch_count
+        self._start = lambda: Consumer(
+            name,
+            consumer=consumer,
+            nodes=nodes,
+            shards=shards,
+            prefetch_count=prefetch_count,
+            block=block,
+            pending_buffer_size=pending_buffer_size,
+            pipe_buffer_size=pipe_buffer_size,
+            pipe_period=pipe_period,
+            ack_timeout=ack_timeout,
+            connect_timeout=connect_timeout,
+            response_timeout=response_timeout,
+            on_error=on_error,
+        )
+        self._consumer: Consumer | None = None
+
+    async def start(self) -> AsyncConsumer:
+        """Connects and starts reading (in a worker thread). Called by ``async with``.
+
+        Raises:
+            ConfigError: An option is invalid.
+            ConnectError: The cluster could not be reached within `connect_timeout`.
+        """
+        if self._consumer is None:
+            self._consumer = await asyncio.to_thread(self._start)
+        return self
+
+    async def consume(self, max_messages: int = 1000, timeout: float | None = 1.0) -> list[Message]:
+        """As `Consumer.consume`, awaited.
+
+        Returns:
+            Up to `max_messages` messages; an empty list when none came within `timeout`
+            or the consumer was stopped and everything read was handed out.
+        """
+        consumer = self._started()
+        consumer._check_open()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            left = _WAIT_SLICE if deadline is None else max(0.0, deadline - loop.time())
+            batch = await self._fetch(max_messages, min(left, _WAIT_SLICE))
+            if batch or consumer.stopped or (deadline is not None and loop.time() >= deadline):
+                return batch
+
+    async def _fetch(self, max_messages: int, timeout: float) -> list[Message]:
+        core = self._started()._core
+        fetch = asyncio.ensure_future(asyncio.to_thread(core.consume, max_messages, timeout))
+        try:
+            return await asyncio.shield(fetch)
+        except asyncio.CancelledError:
+            fetch.add_done_callback(lambda done: _requeue(core, done))
+            raise
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            batch = await self.consume(self._prefetch_count, timeout=None)
+            if not batch:
+                return
+            for message in batch:
+                yield message
+
+    async def ack(self, message: Message) -> None:
+        """Queues the ack of one message; waits without blocking while the buffer is full."""
+        await self.ack_many([message])
+
+    async def ack_many(self, messages: Iterable[Message]) -> int:
+        """Queues the acks of many messages; returns how many."""
+        core = self._started()._core
+        pending = list(messages)
+        total = len(pending)
+        pending = pending[core.try_ack_many(pending) :]
+        while pending:
+            await asyncio.to_thread(core.wait_for_ack_space, _WAIT_SLICE)
+            pending = pending[core.try_ack_many(pending) :]
+        return total
+
+    async def flush(self, timeout: float | None = None) -> int:
+        """As `Consumer.flush`, awaited."""
+        return await asyncio.to_thread(self._started().flush, timeout)
+
+    def stop(self) -> None:
+        """Stops reading; iteration ends once what was read has been yielded."""
+        self._started().stop()
+
+    async def close(self, timeout: float | None = None) -> None:
+        """As `Consumer.close`, awaited. Safe to call twice, or before `start`."""
+        if self._consumer is not None:
+            await asyncio.to_thread(self._consumer.close, timeout)
+
+    def stats(self) -> dict[str, int]:
+        """As `Consumer.stats`."""
+        return self._started().stats()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        return self._consumer is not None and self._consumer.closed
+
+    def _started(self) -> Consumer:
+        if self._consumer is None:
+            raise ClientClosedError("consumer is not started: use `async with` or `await start()`")
+        return self._consumer
+
+    async def __aenter__(self) -> AsyncConsumer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<ami.AsyncConsumer {self.name!r} consumer={self.consumer!r} {state}>"
+
+
+def _requeue(core: _ami.ConsumerCore, done: asyncio.Future[list[Message]]) -> None:
+    """Gives back a batch whose caller was cancelled before it arrived."""
+    if not done.cancelled() and done.exception() is None and done.result():
+        core.requeue(done.result())
