@@ -4,7 +4,10 @@ use crate::error::{Error, Result};
 use crate::options::ConnectionOptions;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use crate::retry::Backoff;
+use redis::{ErrorKind, RedisError};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Retries redis-rs makes inside one request (redirects, reconnects) before our own
 /// deadline-bound retry loop takes over.
@@ -38,35 +41,49 @@ pub fn node_url(node: &str) -> Result<String> {
 
 /// Opens a cluster connection whose replies may take up to `response_timeout`.
 ///
-/// Blocking reads get their own connection with a longer timeout: on a multiplexed
-/// connection a blocked XREADGROUP would stall every write queued behind it.
+/// A cluster that is not up yet (refused connections, slots not covered) is retried
+/// with backoff until `connect_timeout`; a refusal that cannot heal (bad password, a
+/// server without cluster mode) fails at once. Blocking reads get their own connection
+/// with a longer timeout: on a multiplexed connection a blocked XREADGROUP would stall
+/// every write queued behind it.
 pub async fn connect(
     options: &ConnectionOptions,
     response_timeout: Duration,
 ) -> Result<ClusterConnection> {
-    let urls = options
-        .nodes
-        .iter()
-        .map(|n| node_url(n))
-        .collect::<Result<Vec<_>>>()?;
-    let failed = |detail: String| Error::Connect {
-        nodes: options.nodes.join(","),
-        detail,
-    };
+    let urls = options.nodes.iter().map(|n| node_url(n)).collect::<Result<Vec<_>>>()?;
+    let failed = |detail: String| Error::Connect { nodes: options.nodes.join(","), detail };
     let client = ClusterClientBuilder::new(urls)
         .connection_timeout(options.connect_timeout)
         .response_timeout(response_timeout)
         .retries(LIBRARY_RETRIES)
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    match tokio::time::timeout(options.connect_timeout, client.get_async_connection()).await {
-        Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(_) => Err(failed(format!(
-            "no usable node within connect_timeout={}s",
-            options.connect_timeout.as_secs_f64()
-        ))),
+    let deadline = Instant::now() + options.connect_timeout;
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let detail = match tokio::time::timeout(left, client.get_async_connection()).await {
+            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Err(e)) if !can_heal(&e) => return Err(failed(e.to_string())),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no usable node".to_owned(),
+        };
+        let pause = backoff.next_delay();
+        if Instant::now() + pause >= deadline {
+            let seconds = options.connect_timeout.as_secs_f64();
+            return Err(failed(format!("{detail} (gave up after connect_timeout={seconds}s)")));
+        }
+        tokio::time::sleep(pause).await;
     }
+}
+
+/// Whether a failed connection attempt may succeed later (the cluster is starting).
+fn can_heal(error: &RedisError) -> bool {
+    let text = error.to_string();
+    let permanent = error.kind() == ErrorKind::AuthenticationFailed
+        || error.code().is_some_and(|c| matches!(c, "NOAUTH" | "WRONGPASS" | "NOPERM"))
+        || text.contains("cluster support disabled");
+    !permanent
 }
 
 #[cfg(test)]

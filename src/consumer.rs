@@ -5,7 +5,9 @@ use crate::ack::{ack_and_delete, AckBuffer, AckWork};
 use crate::cluster::connect;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
-use crate::naming::{group_name, stream_name};
+use crate::claim::Claimer;
+use crate::naming::{dead_letter_stream_name, group_name, stream_name};
+use crate::triage::Triage;
 use crate::notices::Notices;
 use crate::options::ConsumerOptions;
 use crate::reader::{Delivery, ReaderEvents, ShardReader};
@@ -21,6 +23,8 @@ use tokio::time::Instant;
 
 pub struct Consumer {
     shared: Arc<Shared>,
+    /// For one-off commands from the application thread (`touch`).
+    writer: ClusterConnection,
     inbox: Mutex<Inbox>,
     stop: watch::Sender<bool>,
 }
@@ -94,10 +98,7 @@ impl Consumer {
         });
         for (shard, connection) in readers.into_iter().enumerate() {
             let reader = ShardReader {
-                shard,
-                stream: shared.streams[shard].clone(),
-                group: shared.group.clone(),
-                consumer: shared.options.consumer.clone(),
+                triage: shared.triage(shard),
                 count: shared.options.prefetch_count,
                 block: shared.options.block,
                 idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
@@ -108,7 +109,22 @@ impl Consumer {
             let events = Arc::clone(&shared);
             rt.spawn(async move { reader.run(&*events).await });
         }
-        rt.spawn(run_acker(Arc::clone(&shared), writer));
+        if let Some(idle) = shared.options.claim_idle {
+            let claimer = Claimer {
+                shards: (0..shared.streams.len()).map(|shard| shared.triage(shard)).collect(),
+                idle,
+                // Checking a few times per idle period bounds how long past `claim_idle` a
+                // dead consumer's message waits.
+                interval: (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(30)),
+                count: shared.options.prefetch_count,
+                connection: writer.clone(),
+                deliveries: sender.clone(),
+                stop: stop.subscribe(),
+            };
+            let events = Arc::clone(&shared);
+            rt.spawn(async move { claimer.run(&*events).await });
+        }
+        rt.spawn(run_acker(Arc::clone(&shared), writer.clone()));
         let inbox = Inbox {
             batches,
             leftover: VecDeque::new(),
@@ -116,6 +132,7 @@ impl Consumer {
         };
         Ok(Self {
             shared,
+            writer,
             inbox: Mutex::new(inbox),
             stop,
         })
@@ -178,6 +195,39 @@ impl Consumer {
         self.shared.acks.wait_settled(timeout)
     }
 
+    /// Resets the idle time of pending entries (`XCLAIM … JUSTID` to this consumer), so
+    /// claimers leave them alone; returns how many were still pending here.
+    pub fn touch(&self, ids: &[(usize, String)]) -> Result<usize> {
+        let mut per_shard: Vec<Vec<&str>> = vec![Vec::new(); self.shared.streams.len()];
+        for (shard, id) in ids {
+            per_shard[*shard].push(id);
+        }
+        let mut connection = self.writer.clone();
+        runtime().block_on(async {
+            let mut touched = 0;
+            for (shard, ids) in per_shard.iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {
+                let stream = &self.shared.streams[shard];
+                let claimed: Vec<String> = redis::cmd("XCLAIM")
+                    .arg(stream)
+                    .arg(&self.shared.group)
+                    .arg(&self.shared.options.consumer)
+                    .arg(0)
+                    .arg(ids)
+                    .arg("JUSTID")
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| Error::Server {
+                        command: "XCLAIM",
+                        key: stream.clone(),
+                        code: e.code().unwrap_or_default().to_owned(),
+                        detail: e.to_string(),
+                    })?;
+                touched += claimed.len();
+            }
+            Ok(touched)
+        })
+    }
+
     /// Stops reading. What was already read can still be fetched.
     pub fn stop(&self) {
         self.stop.send_replace(true);
@@ -237,6 +287,19 @@ impl Drop for Consumer {
     }
 }
 
+impl Shared {
+    fn triage(&self, shard: usize) -> Triage {
+        Triage {
+            shard,
+            stream: self.streams[shard].clone(),
+            dead_letters: dead_letter_stream_name(&self.options.name, shard),
+            group: self.group.clone(),
+            consumer: self.options.consumer.clone(),
+            max_deliveries: self.options.max_deliveries,
+        }
+    }
+}
+
 impl ReaderEvents for Shared {
     fn error(&self, error: Error) {
         self.notices.report(error);
@@ -250,6 +313,24 @@ impl ReaderEvents for Shared {
         });
         // Ack even when the buffer is full: a lost ack only means it is seen again.
         let _ = self.acks.offer(std::iter::once((shard, id)));
+    }
+
+    fn vanished(&self, shard: usize, id: String) {
+        self.counters.dropped_invalid.add(1);
+        self.notices.report(Error::InvalidEntry { stream: self.streams[shard].clone(), id });
+    }
+
+    fn claimed(&self, count: usize) {
+        self.counters.claimed.add(count as u64);
+    }
+
+    fn dead_lettered(&self, shard: usize, id: String, deliveries: u64) {
+        self.counters.dead_lettered.add(1);
+        self.notices.report(Error::DeadLettered {
+            stream: self.streams[shard].clone(),
+            id,
+            deliveries,
+        });
     }
 }
 

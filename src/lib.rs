@@ -3,6 +3,7 @@
 
 pub mod ack;
 pub mod batch;
+pub mod claim;
 pub mod cluster;
 pub mod consumer;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod reply;
 pub mod retry;
 pub mod runtime;
 pub mod stats;
+pub mod triage;
 pub mod writer;
 
 #[cfg(feature = "python")]

@@ -11,6 +11,12 @@ pub fn stream_name(name: &str, shard: usize) -> String {
     format!("qu{{{shard}}}_{name}")
 }
 
+/// The dead-letter stream of shard `shard`: same hash tag, so the move is atomic.
+#[must_use]
+pub fn dead_letter_stream_name(name: &str, shard: usize) -> String {
+    format!("qu{{{shard}}}_{name}_dlq")
+}
+
 /// The consumer group shared by every consumer of queue `name`.
 #[must_use]
 pub fn group_name(name: &str) -> String {
@@ -53,6 +59,7 @@ mod tests {
         assert_eq!(stream_name("ruthie", 0), "qu{0}_ruthie");
         assert_eq!(stream_name("ruthie", 9), "qu{9}_ruthie");
         assert_eq!(group_name("ruthie"), "qu_ruthie_group");
+        assert_eq!(dead_letter_stream_name("ruthie", 3), "qu{3}_ruthie_dlq");
     }
 
     #[test]

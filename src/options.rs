@@ -109,6 +109,11 @@ pub struct ConsumerOptions {
     /// An ack batch that cannot be written within this long is reported and dropped
     /// (its messages stay pending and are delivered again).
     pub ack_timeout: Duration,
+    /// Entries pending this long with any consumer are claimed and delivered again;
+    /// `None` never claims (the Go ami's behaviour).
+    pub claim_idle: Option<Duration>,
+    /// Deliveries after which an entry goes to the dead-letter stream; `None` never.
+    pub max_deliveries: Option<u64>,
     pub connection: ConnectionOptions,
 }
 
@@ -124,6 +129,8 @@ impl Default for ConsumerOptions {
             pipe_buffer_size: 50_000,
             pipe_period: Duration::from_millis(1),
             ack_timeout: Duration::from_secs(60),
+            claim_idle: Some(Duration::from_secs(60)),
+            max_deliveries: Some(10),
             connection: ConnectionOptions::default(),
         }
     }
@@ -139,6 +146,12 @@ impl ConsumerOptions {
         at_least("pipe_buffer_size", self.pipe_buffer_size, 1)?;
         positive("pipe_period", self.pipe_period)?;
         positive("ack_timeout", self.ack_timeout)?;
+        if self.claim_idle.is_some_and(|idle| idle < Duration::from_millis(10)) {
+            return Err(Error::invalid("claim_idle", "must be at least 0.01 s, or None"));
+        }
+        if self.max_deliveries == Some(0) {
+            return Err(Error::invalid("max_deliveries", "must be at least 1, or None"));
+        }
         if let Some(block) = self.block {
             if block < Duration::from_millis(1) {
                 return Err(Error::invalid("block", "must be at least 0.001 s, or None"));

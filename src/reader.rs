@@ -4,6 +4,7 @@ use crate::error::Error;
 use crate::groups::ensure_group;
 use crate::reply::{parse_read_reply, Entry};
 use crate::retry::{classify, Backoff, Disposition};
+use crate::triage::Triage;
 use redis::cluster_async::ClusterConnection;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -14,13 +15,12 @@ pub struct Delivery {
     pub shard: usize,
     pub id: String,
     pub body: Vec<u8>,
+    /// How many times the entry has been delivered, this time included.
+    pub deliveries: u64,
 }
 
 pub struct ShardReader {
-    pub shard: usize,
-    pub stream: String,
-    pub group: String,
-    pub consumer: String,
+    pub triage: Triage,
     pub count: usize,
     pub block: Option<Duration>,
     pub idle_poll: Duration,
@@ -37,10 +37,15 @@ enum Cursor {
     New,
 }
 
-/// What the reader reports back: failures for `on_error`, entries with no body to ack.
+/// What readers report back: failures for `on_error`, entries to ack off, counts.
 pub trait ReaderEvents: Send + Sync {
     fn error(&self, error: Error);
+    /// An entry without field `m`, or deleted while pending: to be acked off the queue.
     fn invalid_entry(&self, shard: usize, id: String);
+    /// A pending entry that no longer exists; the server already dropped it.
+    fn vanished(&self, shard: usize, id: String);
+    fn claimed(&self, count: usize);
+    fn dead_lettered(&self, shard: usize, id: String, deliveries: u64);
 }
 
 impl ShardReader {
@@ -65,14 +70,16 @@ impl ShardReader {
                 }
             };
             backoff.reset();
-            if let Cursor::Backlog(after) = &mut cursor {
+            let idle = entries.is_empty();
+            let batch = if let Cursor::Backlog(after) = &mut cursor {
                 match entries.last() {
                     Some(last) => after.clone_from(&last.id),
                     None => cursor = Cursor::New,
                 }
-            }
-            let idle = entries.is_empty();
-            let batch = self.keep_valid(entries, events);
+                self.triage.redelivered(&mut self.connection, entries, events).await
+            } else {
+                self.triage.fresh(entries, events)
+            };
             if !batch.is_empty() {
                 tokio::select! {
                     sent = self.deliveries.send(batch) => if sent.is_err() { return },
@@ -87,11 +94,8 @@ impl ShardReader {
 
     async fn read(&mut self, cursor: &Cursor) -> redis::RedisResult<Vec<Entry>> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(self.count);
+        let Triage { stream, group, consumer, .. } = &self.triage;
+        cmd.arg("GROUP").arg(group).arg(consumer).arg("COUNT").arg(self.count);
         let start = match cursor {
             Cursor::Backlog(after) => after.as_str(),
             Cursor::New => {
@@ -101,44 +105,28 @@ impl ShardReader {
                 ">"
             }
         };
-        cmd.arg("STREAMS").arg(&self.stream).arg(start);
+        cmd.arg("STREAMS").arg(stream).arg(start);
         let reply: redis::Value = cmd.query_async(&mut self.connection).await?;
         parse_read_reply(reply).map_err(|detail| {
             redis::RedisError::from((redis::ErrorKind::Parse, "bad XREADGROUP reply", detail))
         })
     }
 
-    /// Entries without a body are handed back for acking instead of being delivered.
-    fn keep_valid(&self, entries: Vec<Entry>, events: &dyn ReaderEvents) -> Vec<Delivery> {
-        let mut batch = Vec::with_capacity(entries.len());
-        for Entry { id, body } in entries {
-            match body {
-                Some(body) => batch.push(Delivery {
-                    shard: self.shard,
-                    id,
-                    body,
-                }),
-                None => events.invalid_entry(self.shard, id),
-            }
-        }
-        batch
-    }
-
     async fn recover(&mut self, error: redis::RedisError, events: &dyn ReaderEvents) {
         let disposition = classify(&error);
         events.error(Error::Server {
             command: "XREADGROUP",
-            key: self.stream.clone(),
+            key: self.triage.stream.clone(),
             code: error.code().unwrap_or_default().to_owned(),
             detail: error
                 .detail()
                 .map_or_else(|| error.to_string(), str::to_owned),
         });
         if disposition == Disposition::Recreate {
-            if let Err(e) = ensure_group(&mut self.connection, &self.stream, &self.group).await {
+            if let Err(e) = ensure_group(&mut self.connection, &self.triage.stream, &self.triage.group).await {
                 events.error(Error::Server {
                     command: "XGROUP CREATE",
-                    key: self.stream.clone(),
+                    key: self.triage.stream.clone(),
                     code: e.code().unwrap_or_default().to_owned(),
                     detail: e.to_string(),
                 });

@@ -34,6 +34,41 @@ pub fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
+/// An XAUTOCLAIM reply: the next cursor, the claimed entries, and (Redis 7.0+) the ids
+/// that were pending but no longer exist, which the server dropped from the PEL.
+pub struct Claimed {
+    pub cursor: String,
+    pub entries: Vec<Entry>,
+    pub deleted: Vec<String>,
+}
+
+pub fn parse_claim_reply(reply: Value) -> Result<Claimed, String> {
+    let Value::Array(parts) = reply else {
+        return Err(format!("unexpected XAUTOCLAIM reply {reply:?}"));
+    };
+    let mut parts = parts.into_iter();
+    let cursor = match parts.next() {
+        Some(Value::BulkString(cursor)) => String::from_utf8_lossy(&cursor).into_owned(),
+        Some(Value::SimpleString(cursor)) => cursor,
+        other => return Err(format!("XAUTOCLAIM cursor is {other:?}")),
+    };
+    let entries = match parts.next() {
+        Some(Value::Array(raw)) => raw.into_iter().map(parse_entry).collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let deleted = match parts.next() {
+        Some(Value::Array(ids)) => ids
+            .into_iter()
+            .filter_map(|id| match id {
+                Value::BulkString(id) => Some(String::from_utf8_lossy(&id).into_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Claimed { cursor, entries, deleted })
+}
+
 fn parse_entry(raw: Value) -> Result<Entry, String> {
     let Value::Array(parts) = raw else {
         return Err("stream entry is not an array".to_owned());
@@ -107,6 +142,19 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn claim_replies_carry_cursor_entries_and_deleted_ids() {
+        let reply = Value::Array(vec![
+            bulk(b"5-0"),
+            Value::Array(vec![entry("3-0", Some(vec![bulk(b"m"), bulk(b"x")]))]),
+            Value::Array(vec![bulk(b"4-0")]),
+        ]);
+        let claimed = parse_claim_reply(reply).unwrap();
+        assert_eq!(claimed.cursor, "5-0");
+        assert_eq!(claimed.entries, [Entry { id: "3-0".into(), body: Some(b"x".to_vec()) }]);
+        assert_eq!(claimed.deleted, ["4-0"]);
     }
 
     #[test]

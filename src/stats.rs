@@ -37,4 +37,8 @@ pub struct ConsumerCounters {
     pub retried: Counter,
     /// Entries deleted while pending or without field `m`: acked off the queue.
     pub dropped_invalid: Counter,
+    /// Entries taken over from consumers idle longer than `claim_idle`.
+    pub claimed: Counter,
+    /// Entries moved to the dead-letter stream after `max_deliveries`.
+    pub dead_lettered: Counter,
 }

@@ -13,6 +13,8 @@ def test_public_names() -> None:
         "ConfigError",
         "ConnectError",
         "Consumer",
+        "ConsumerStats",
+        "DeadLetteredError",
         "DeliveryError",
         "InvalidEntryError",
         "InvalidMessageError",
@@ -20,8 +22,11 @@ def test_public_names() -> None:
         "Message",
         "OperationTimeout",
         "Producer",
+        "QueueStats",
         "ServerError",
+        "ShardStats",
         "__version__",
+        "inspect",
     ]
     assert ami.__all__ == sorted(ami.__all__)
     for name in ami.__all__:

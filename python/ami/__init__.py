@@ -8,6 +8,7 @@ from ami._ami import Message, __version__
 from ami._async_consumer import AsyncConsumer
 from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
+from ami._inspect import ConsumerStats, QueueStats, ShardStats, inspect
 from ami._producer import Producer
 from ami.cluster import LocalCluster
 from ami.exceptions import (
@@ -16,6 +17,7 @@ from ami.exceptions import (
     ClusterError,
     ConfigError,
     ConnectError,
+    DeadLetteredError,
     DeliveryError,
     InvalidEntryError,
     InvalidMessageError,
@@ -32,6 +34,8 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "Consumer",
+    "ConsumerStats",
+    "DeadLetteredError",
     "DeliveryError",
     "InvalidEntryError",
     "InvalidMessageError",
@@ -39,6 +43,9 @@ __all__ = [
     "Message",
     "OperationTimeout",
     "Producer",
+    "QueueStats",
     "ServerError",
+    "ShardStats",
     "__version__",
+    "inspect",
 ]

@@ -41,6 +41,8 @@ class AsyncConsumer:
         pipe_buffer_size: int = 50_000,
         pipe_period: float = 0.001,
         ack_timeout: float = 60.0,
+        claim_idle: float | None = 60.0,
+        max_deliveries: int | None = 10,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         on_error: ErrorHandler | None = None,
@@ -59,6 +61,8 @@ class AsyncConsumer:
             pipe_buffer_size=pipe_buffer_size,
             pipe_period=pipe_period,
             ack_timeout=ack_timeout,
+            claim_idle=claim_idle,
+            max_deliveries=max_deliveries,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
             on_error=on_error,
@@ -127,6 +131,10 @@ class AsyncConsumer:
             await asyncio.to_thread(core.wait_for_ack_space, _WAIT_SLICE)
             pending = pending[core.try_ack_many(pending) :]
         return total
+
+    async def touch(self, *messages: Message) -> int:
+        """As `Consumer.touch`, awaited."""
+        return await asyncio.to_thread(self._started().touch, *messages)
 
     async def flush(self, timeout: float | None = None) -> int:
         """As `Consumer.flush`, awaited."""

@@ -39,6 +39,14 @@ class Consumer:
         pipe_period: Seconds acks may gather before they are written.
         ack_timeout: Seconds an ack batch may spend retrying before it is reported and
             dropped (its messages stay pending and come back).
+        claim_idle: Seconds after which a message pending with any consumer of the group
+            (one that died, or hangs) is claimed by this one and delivered again. Shorter
+            recovers faster but re-delivers messages whose handlers are merely slow; call
+            `touch` to keep a message longer. None never claims (the Go ami's behaviour).
+        max_deliveries: Deliveries after which a message is moved to the dead-letter
+            stream ``qu{i}_NAME_dlq`` (with its body, delivery count and original id)
+            and acked off the queue, so a poison message cannot loop forever. None
+            redelivers forever.
         connect_timeout: Seconds to reach the cluster at start.
         response_timeout: Seconds to wait for one reply (blocking reads add `block`).
         on_error: Called from a background thread with each `AmiError` met in the
@@ -62,6 +70,8 @@ class Consumer:
         pipe_buffer_size: int = 50_000,
         pipe_period: float = 0.001,
         ack_timeout: float = 60.0,
+        claim_idle: float | None = 60.0,
+        max_deliveries: int | None = 10,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         on_error: ErrorHandler | None = None,
@@ -80,6 +90,8 @@ class Consumer:
             pipe_buffer_size=pipe_buffer_size,
             pipe_period=pipe_period,
             ack_timeout=ack_timeout,
+            claim_idle=claim_idle,
+            max_deliveries=max_deliveries,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
         )
@@ -126,6 +138,15 @@ class Consumer:
             How many acks were queued.
         """
         return self._core.ack_many(messages)
+
+    def touch(self, *messages: Message) -> int:
+        """Tells the group these messages are still being handled (resets their idle
+        time), so no other consumer claims them after `claim_idle`.
+
+        Returns:
+            How many of them are still pending with this consumer.
+        """
+        return self._core.touch(messages)
 
     def flush(self, timeout: float | None = None) -> int:
         """Waits until queued acks are written.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cli_queue import add_queue_commands
 from .cluster import LocalCluster
 from .exceptions import AmiError, ClusterError
 
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ami", description="ami command line tools")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_cluster_commands(commands)
+    add_queue_commands(commands)
     _add_demo_command(commands)
+    _add_bench_command(commands)
     return parser
 
 
@@ -122,6 +125,45 @@ def _demo(args: argparse.Namespace) -> int:
         raise UsageError("--messages must be at least 1")
     nodes = args.nodes.split(",") if args.nodes else None
     return demo.run(messages=args.messages, nodes=nodes, masters=args.masters)
+
+
+def _add_bench_command(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark ami against redis-py and redis-benchmark on a local cluster",
+        description="Measure produce/consume rates, client memory and latency; print a table "
+        "and write JSON (and a PNG when matplotlib is installed).",
+    )
+    bench.add_argument(
+        "--messages",
+        type=_positive_int,
+        help="2-byte messages per measurement; 100 B get half, 4 KiB a tenth "
+        "(default: 1,000,000, or 50,000 with --quick)",
+    )
+    bench.add_argument("--repeat", type=_positive_int, default=3, help="default: %(default)s")
+    bench.add_argument("--quick", action="store_true", help="a fast smoke run")
+    bench.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="default: %(default)s"
+    )
+    bench.add_argument("--masters", type=_positive_int, default=3, help="default: %(default)s")
+    bench.add_argument(
+        "--nodes", help="use this cluster (host:port,...) instead of starting a local one"
+    )
+    bench.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from ami import bench
+
+    config = bench.BenchConfig.from_options(
+        messages=args.messages,
+        repeat=args.repeat,
+        quick=args.quick,
+        out=args.out,
+        nodes=args.nodes.split(",") if args.nodes else None,
+        masters=args.masters,
+    )
+    return bench.run(config)
 
 
 def _add_state_file_option(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     ├── ServerError                                    Redis refused a command for good
     ├── DeliveryError                                  accepted messages were not written
     ├── InvalidEntryError                              an entry without a body was acked off
+    ├── DeadLetteredError                              an entry went to the dead-letter stream
     └── ClusterError                                   the local cluster launcher failed
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "ClusterError",
     "ConfigError",
     "ConnectError",
+    "DeadLetteredError",
     "DeliveryError",
     "InvalidEntryError",
     "InvalidMessageError",
@@ -126,6 +128,22 @@ class InvalidEntryError(AmiError):
         super().__init__(message)
         self.stream = stream
         self.id = id
+
+
+class DeadLetteredError(AmiError):
+    """An entry was delivered `max_deliveries` times and moved to the dead-letter stream.
+
+    Attributes:
+        stream: The shard stream it was taken from.
+        id: Its id there.
+        deliveries: How many times it had been delivered.
+    """
+
+    def __init__(self, message: str, stream: str = "", id: str = "", deliveries: int = 0) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.id = id
+        self.deliveries = deliveries
 
 
 class ClusterError(AmiError):

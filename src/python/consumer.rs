@@ -25,7 +25,8 @@ impl ConsumerCorePy {
     #[new]
     #[pyo3(signature = (
         name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
-        pipe_buffer_size, pipe_period, ack_timeout, connect_timeout, response_timeout,
+        pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries,
+        connect_timeout, response_timeout,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -40,6 +41,8 @@ impl ConsumerCorePy {
         pipe_buffer_size: i64,
         pipe_period: f64,
         ack_timeout: f64,
+        claim_idle: Option<f64>,
+        max_deliveries: Option<i64>,
         connect_timeout: f64,
         response_timeout: f64,
     ) -> PyResult<Self> {
@@ -54,6 +57,10 @@ impl ConsumerCorePy {
                 pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
                 pipe_period: seconds("pipe_period", pipe_period)?,
                 ack_timeout: seconds("ack_timeout", ack_timeout)?,
+                claim_idle: optional_seconds("claim_idle", claim_idle)?,
+                max_deliveries: max_deliveries
+                    .map(|n| count("max_deliveries", n).map(|n| n as u64))
+                    .transpose()?,
                 connection: ConnectionOptions {
                     nodes,
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
@@ -107,6 +114,7 @@ impl ConsumerCorePy {
             stream: self.streams[d.shard].clone_ref(py),
             group: self.group.clone_ref(py),
             shard: d.shard,
+            deliveries: d.deliveries,
         });
         let list = PyList::empty(py);
         for message in messages {
@@ -149,10 +157,17 @@ impl ConsumerCorePy {
             let message = message.cast::<MessagePy>()?.get();
             let (shard, id) = self.ack_id(py, message)?;
             let body = message.body.bind(py).as_bytes().to_vec();
-            deliveries.push(Delivery { shard, id, body });
+            deliveries.push(Delivery { shard, id, body, deliveries: message.deliveries });
         }
         self.consumer.requeue(deliveries);
         Ok(())
+    }
+
+    /// Resets the idle time of messages still being handled, so they are not claimed.
+    fn touch(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = self.ack_ids(py, messages)?;
+        let consumer = &self.consumer;
+        py.detach(|| consumer.touch(&ids)).map_err(to_py)
     }
 
     /// Waits up to `timeout` for queued acks to be written; returns how many remain.
@@ -197,6 +212,8 @@ impl ConsumerCorePy {
         stats.set_item("ack_failed", counters.ack_failed.get())?;
         stats.set_item("retried", counters.retried.get())?;
         stats.set_item("dropped_invalid", counters.dropped_invalid.get())?;
+        stats.set_item("claimed", counters.claimed.get())?;
+        stats.set_item("dead_lettered", counters.dead_lettered.get())?;
         stats.set_item("pending_acks", self.consumer.flush_acks(Duration::ZERO))?;
         Ok(stats)
     }

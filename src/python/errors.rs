@@ -9,6 +9,7 @@ pyo3::import_exception!(ami.exceptions, OperationTimeout);
 pyo3::import_exception!(ami.exceptions, ServerError);
 pyo3::import_exception!(ami.exceptions, DeliveryError);
 pyo3::import_exception!(ami.exceptions, InvalidEntryError);
+pyo3::import_exception!(ami.exceptions, DeadLetteredError);
 pyo3::import_exception!(ami.exceptions, ClientClosedError);
 pyo3::import_exception!(ami.exceptions, InvalidMessageError);
 
@@ -23,6 +24,9 @@ pub fn to_py(error: Error) -> PyErr {
         } => ServerError::new_err((message, command, key, code)),
         Error::Delivery { failed, .. } => DeliveryError::new_err((message, failed)),
         Error::InvalidEntry { stream, id } => InvalidEntryError::new_err((message, stream, id)),
+        Error::DeadLettered { stream, id, deliveries } => {
+            DeadLetteredError::new_err((message, stream, id, deliveries))
+        }
         Error::Closed { .. } => ClientClosedError::new_err(message),
     }
 }

@@ -18,6 +18,9 @@ pub struct MessagePy {
     #[pyo3(get)]
     pub group: Py<PyString>,
     pub shard: usize,
+    /// How many times the entry has been delivered, this time included.
+    #[pyo3(get)]
+    pub deliveries: u64,
 }
 
 #[pymethods]
