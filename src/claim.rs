@@ -63,7 +63,8 @@ impl Claimer {
                 Ok(Ok(claimed)) => claimed,
                 Ok(Err(detail)) => return self.report(events, &triage, "", &detail, Ok(())),
                 Err(e) => {
-                    let unsupported = e.code() == Some("ERR") && e.to_string().contains("unknown command");
+                    let unsupported =
+                        e.code() == Some("ERR") && e.to_string().contains("unknown command");
                     let outcome = if unsupported { Err(()) } else { Ok(()) };
                     let code = e.code().unwrap_or_default().to_owned();
                     return self.report(events, &triage, &code, &e.to_string(), outcome);
@@ -73,7 +74,9 @@ impl Claimer {
                 events.vanished(triage.shard, id);
             }
             let claimed_count = claimed.entries.len();
-            let batch = triage.redelivered(&mut self.connection, claimed.entries, events).await;
+            let batch = triage
+                .redelivered(&mut self.connection, claimed.entries, events)
+                .await;
             events.claimed(claimed_count);
             if !batch.is_empty() && self.deliveries.send(batch).await.is_err() {
                 return Ok(());

@@ -2,9 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::options::ConnectionOptions;
+use crate::retry::Backoff;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use crate::retry::Backoff;
 use redis::{ErrorKind, RedisError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -50,8 +50,15 @@ pub async fn connect(
     options: &ConnectionOptions,
     response_timeout: Duration,
 ) -> Result<ClusterConnection> {
-    let urls = options.nodes.iter().map(|n| node_url(n)).collect::<Result<Vec<_>>>()?;
-    let failed = |detail: String| Error::Connect { nodes: options.nodes.join(","), detail };
+    let urls = options
+        .nodes
+        .iter()
+        .map(|n| node_url(n))
+        .collect::<Result<Vec<_>>>()?;
+    let failed = |detail: String| Error::Connect {
+        nodes: options.nodes.join(","),
+        detail,
+    };
     let client = ClusterClientBuilder::new(urls)
         .connection_timeout(options.connect_timeout)
         .response_timeout(response_timeout)
@@ -71,7 +78,9 @@ pub async fn connect(
         let pause = backoff.next_delay();
         if Instant::now() + pause >= deadline {
             let seconds = options.connect_timeout.as_secs_f64();
-            return Err(failed(format!("{detail} (gave up after connect_timeout={seconds}s)")));
+            return Err(failed(format!(
+                "{detail} (gave up after connect_timeout={seconds}s)"
+            )));
         }
         tokio::time::sleep(pause).await;
     }
@@ -81,7 +90,9 @@ pub async fn connect(
 fn can_heal(error: &RedisError) -> bool {
     let text = error.to_string();
     let permanent = error.kind() == ErrorKind::AuthenticationFailed
-        || error.code().is_some_and(|c| matches!(c, "NOAUTH" | "WRONGPASS" | "NOPERM"))
+        || error
+            .code()
+            .is_some_and(|c| matches!(c, "NOAUTH" | "WRONGPASS" | "NOPERM"))
         || text.contains("cluster support disabled");
     !permanent
 }

@@ -2,17 +2,18 @@
 //! batches from it, and acks go back through the ack buffer.
 
 use crate::ack::{ack_and_delete, AckBuffer, AckWork};
+use crate::claim::Claimer;
 use crate::cluster::connect;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
-use crate::claim::Claimer;
+use crate::meta::check_shards;
 use crate::naming::{dead_letter_stream_name, group_name, stream_name};
-use crate::triage::Triage;
 use crate::notices::Notices;
 use crate::options::ConsumerOptions;
 use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
+use crate::triage::Triage;
 use parking_lot::Mutex;
 use redis::cluster_async::ClusterConnection;
 use std::collections::VecDeque;
@@ -67,6 +68,9 @@ impl Consumer {
         let (writer, readers) = rt.block_on(async {
             let mut writer =
                 connect(&options.connection, options.connection.response_timeout).await?;
+            if options.check_shards {
+                check_shards(&mut writer, &options.name, options.shards).await?;
+            }
             ensure_groups(
                 &mut writer,
                 &streams,
@@ -111,7 +115,9 @@ impl Consumer {
         }
         if let Some(idle) = shared.options.claim_idle {
             let claimer = Claimer {
-                shards: (0..shared.streams.len()).map(|shard| shared.triage(shard)).collect(),
+                shards: (0..shared.streams.len())
+                    .map(|shard| shared.triage(shard))
+                    .collect(),
                 idle,
                 // Checking a few times per idle period bounds how long past `claim_idle` a
                 // dead consumer's message waits.
@@ -205,7 +211,11 @@ impl Consumer {
         let mut connection = self.writer.clone();
         runtime().block_on(async {
             let mut touched = 0;
-            for (shard, ids) in per_shard.iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {
+            for (shard, ids) in per_shard
+                .iter()
+                .enumerate()
+                .filter(|(_, ids)| !ids.is_empty())
+            {
                 let stream = &self.shared.streams[shard];
                 let claimed: Vec<String> = redis::cmd("XCLAIM")
                     .arg(stream)
@@ -317,7 +327,10 @@ impl ReaderEvents for Shared {
 
     fn vanished(&self, shard: usize, id: String) {
         self.counters.dropped_invalid.add(1);
-        self.notices.report(Error::InvalidEntry { stream: self.streams[shard].clone(), id });
+        self.notices.report(Error::InvalidEntry {
+            stream: self.streams[shard].clone(),
+            id,
+        });
     }
 
     fn claimed(&self, count: usize) {

@@ -26,7 +26,11 @@ pub enum Error {
     /// An entry without field `m`, or deleted while pending: acked off the queue.
     InvalidEntry { stream: String, id: String },
     /// An entry was delivered `max_deliveries` times and moved to the dead-letter stream.
-    DeadLettered { stream: String, id: String, deliveries: u64 },
+    DeadLettered {
+        stream: String,
+        id: String,
+        deliveries: u64,
+    },
     /// The client was used after `close()`.
     Closed { what: &'static str },
 }
@@ -67,7 +71,11 @@ impl fmt::Display for Error {
                     "entry {id} of {stream} has no field m or was deleted; acked off the queue"
                 )
             }
-            Error::DeadLettered { stream, id, deliveries } => write!(
+            Error::DeadLettered {
+                stream,
+                id,
+                deliveries,
+            } => write!(
                 f,
                 "entry {id} of {stream} was delivered {deliveries} times; moved to {stream}_dlq"
             ),

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod consumer;
 pub mod error;
 pub mod groups;
+pub mod meta;
 pub mod naming;
 pub mod notices;
 pub mod options;

@@ -57,6 +57,12 @@ pub struct ProducerOptions {
     /// Create the consumer group at start so messages sent before any consumer ran
     /// are not skipped by the group's `$` start position.
     pub create_group: bool,
+    /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
+    pub check_shards: bool,
+    /// Confirm a batch only once `WAIT n` in its pipeline says `n` replicas have it.
+    pub wait_replicas: usize,
+    /// How long that WAIT may block.
+    pub wait_timeout: Duration,
     pub connection: ConnectionOptions,
 }
 
@@ -72,6 +78,9 @@ impl Default for ProducerOptions {
             max_in_flight: 8,
             delivery_timeout: Duration::from_secs(120),
             create_group: true,
+            check_shards: true,
+            wait_replicas: 0,
+            wait_timeout: Duration::from_secs(1),
             connection: ConnectionOptions::default(),
         }
     }
@@ -87,6 +96,9 @@ impl ProducerOptions {
         at_least("max_in_flight", self.max_in_flight, 1)?;
         positive("pipe_period", self.pipe_period)?;
         positive("delivery_timeout", self.delivery_timeout)?;
+        if self.wait_replicas > 0 {
+            positive("wait_timeout", self.wait_timeout)?;
+        }
         self.connection.validate()
     }
 }
@@ -114,6 +126,8 @@ pub struct ConsumerOptions {
     pub claim_idle: Option<Duration>,
     /// Deliveries after which an entry goes to the dead-letter stream; `None` never.
     pub max_deliveries: Option<u64>,
+    /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
+    pub check_shards: bool,
     pub connection: ConnectionOptions,
 }
 
@@ -131,6 +145,7 @@ impl Default for ConsumerOptions {
             ack_timeout: Duration::from_secs(60),
             claim_idle: Some(Duration::from_secs(60)),
             max_deliveries: Some(10),
+            check_shards: true,
             connection: ConnectionOptions::default(),
         }
     }
@@ -146,11 +161,20 @@ impl ConsumerOptions {
         at_least("pipe_buffer_size", self.pipe_buffer_size, 1)?;
         positive("pipe_period", self.pipe_period)?;
         positive("ack_timeout", self.ack_timeout)?;
-        if self.claim_idle.is_some_and(|idle| idle < Duration::from_millis(10)) {
-            return Err(Error::invalid("claim_idle", "must be at least 0.01 s, or None"));
+        if self
+            .claim_idle
+            .is_some_and(|idle| idle < Duration::from_millis(10))
+        {
+            return Err(Error::invalid(
+                "claim_idle",
+                "must be at least 0.01 s, or None",
+            ));
         }
         if self.max_deliveries == Some(0) {
-            return Err(Error::invalid("max_deliveries", "must be at least 1, or None"));
+            return Err(Error::invalid(
+                "max_deliveries",
+                "must be at least 1, or None",
+            ));
         }
         if let Some(block) = self.block {
             if block < Duration::from_millis(1) {

@@ -5,6 +5,7 @@ use crate::batch::BodyBatch;
 use crate::cluster::connect;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
+use crate::meta::check_shards;
 use crate::naming::{group_name, stream_name};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
@@ -41,6 +42,9 @@ impl Producer {
         let connection = rt.block_on(async {
             let mut connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
+            if options.check_shards {
+                check_shards(&mut connection, &options.name, options.shards).await?;
+            }
             if options.create_group {
                 let group = group_name(&options.name);
                 let patience = options.connection.connect_timeout;
@@ -198,6 +202,10 @@ async fn write_and_settle(
         deadline: Instant::now() + producer.options.delivery_timeout,
         counters,
         on_retry: &report,
+        wait: (producer.options.wait_replicas > 0).then_some((
+            producer.options.wait_replicas,
+            producer.options.wait_timeout,
+        )),
     }
     .write(&batch)
     .await;

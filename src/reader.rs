@@ -76,7 +76,9 @@ impl ShardReader {
                     Some(last) => after.clone_from(&last.id),
                     None => cursor = Cursor::New,
                 }
-                self.triage.redelivered(&mut self.connection, entries, events).await
+                self.triage
+                    .redelivered(&mut self.connection, entries, events)
+                    .await
             } else {
                 self.triage.fresh(entries, events)
             };
@@ -94,8 +96,17 @@ impl ShardReader {
 
     async fn read(&mut self, cursor: &Cursor) -> redis::RedisResult<Vec<Entry>> {
         let mut cmd = redis::cmd("XREADGROUP");
-        let Triage { stream, group, consumer, .. } = &self.triage;
-        cmd.arg("GROUP").arg(group).arg(consumer).arg("COUNT").arg(self.count);
+        let Triage {
+            stream,
+            group,
+            consumer,
+            ..
+        } = &self.triage;
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(self.count);
         let start = match cursor {
             Cursor::Backlog(after) => after.as_str(),
             Cursor::New => {
@@ -123,7 +134,13 @@ impl ShardReader {
                 .map_or_else(|| error.to_string(), str::to_owned),
         });
         if disposition == Disposition::Recreate {
-            if let Err(e) = ensure_group(&mut self.connection, &self.triage.stream, &self.triage.group).await {
+            if let Err(e) = ensure_group(
+                &mut self.connection,
+                &self.triage.stream,
+                &self.triage.group,
+            )
+            .await
+            {
                 events.error(Error::Server {
                     command: "XGROUP CREATE",
                     key: self.triage.stream.clone(),

@@ -66,7 +66,11 @@ pub fn parse_claim_reply(reply: Value) -> Result<Claimed, String> {
             .collect(),
         _ => Vec::new(),
     };
-    Ok(Claimed { cursor, entries, deleted })
+    Ok(Claimed {
+        cursor,
+        entries,
+        deleted,
+    })
 }
 
 fn parse_entry(raw: Value) -> Result<Entry, String> {
@@ -153,7 +157,13 @@ mod tests {
         ]);
         let claimed = parse_claim_reply(reply).unwrap();
         assert_eq!(claimed.cursor, "5-0");
-        assert_eq!(claimed.entries, [Entry { id: "3-0".into(), body: Some(b"x".to_vec()) }]);
+        assert_eq!(
+            claimed.entries,
+            [Entry {
+                id: "3-0".into(),
+                body: Some(b"x".to_vec())
+            }]
+        );
         assert_eq!(claimed.deleted, ["4-0"]);
     }
 

@@ -27,7 +27,12 @@ impl Triage {
         for entry in entries {
             match entry.body {
                 Some(body) => {
-                    batch.push(Delivery { shard: self.shard, id: entry.id, body, deliveries: 1 });
+                    batch.push(Delivery {
+                        shard: self.shard,
+                        id: entry.id,
+                        body,
+                        deliveries: 1,
+                    });
                 }
                 None => events.invalid_entry(self.shard, entry.id),
             }
@@ -46,7 +51,10 @@ impl Triage {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Vec::new();
         };
-        let counts = match self.delivery_counts(connection, &first.id, &last.id, entries.len()).await {
+        let counts = match self
+            .delivery_counts(connection, &first.id, &last.id, entries.len())
+            .await
+        {
             Ok(counts) => counts,
             Err(e) => {
                 events.error(self.error("XPENDING", &e));
@@ -64,7 +72,12 @@ impl Triage {
                         Err(e) => events.error(self.error("XADD", &e)),
                     }
                 }
-                Some(body) => batch.push(Delivery { shard: self.shard, id, body, deliveries }),
+                Some(body) => batch.push(Delivery {
+                    shard: self.shard,
+                    id,
+                    body,
+                    deliveries,
+                }),
             }
         }
         batch
@@ -132,20 +145,25 @@ impl Triage {
             command,
             key: self.stream.clone(),
             code: error.code().unwrap_or_default().to_owned(),
-            detail: error.detail().map_or_else(|| error.to_string(), str::to_owned),
+            detail: error
+                .detail()
+                .map_or_else(|| error.to_string(), str::to_owned),
         }
     }
 }
 
 /// `XPENDING` extended replies: `[[id, consumer, idle, deliveries], ...]`.
 fn parse_pending(reply: Value) -> HashMap<String, u64> {
-    let Value::Array(rows) = reply else { return HashMap::new() };
+    let Value::Array(rows) = reply else {
+        return HashMap::new();
+    };
     rows.into_iter()
         .filter_map(|row| match row {
             Value::Array(fields) => match fields.as_slice() {
-                [Value::BulkString(id), _, _, Value::Int(count)] => {
-                    Some((String::from_utf8_lossy(id).into_owned(), (*count).max(1) as u64))
-                }
+                [Value::BulkString(id), _, _, Value::Int(count)] => Some((
+                    String::from_utf8_lossy(id).into_owned(),
+                    (*count).max(1) as u64,
+                )),
                 _ => None,
             },
             _ => None,

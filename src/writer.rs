@@ -7,6 +7,7 @@ use crate::stats::ProducerCounters;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// The XADD of each body in `indices`, as one pipeline for `stream`.
@@ -38,6 +39,9 @@ pub struct BatchWriter<'a> {
     pub counters: &'a ProducerCounters,
     /// Called with each failed attempt that will be retried.
     pub on_retry: &'a (dyn Fn(Error) + Send + Sync),
+    /// `WAIT replicas timeout` after the XADDs: a batch counts as written only once
+    /// that many replicas have it.
+    pub wait: Option<(usize, Duration)>,
 }
 
 impl BatchWriter<'_> {
@@ -52,13 +56,22 @@ impl BatchWriter<'_> {
         let route =
             SingleNodeRoutingInfo::SpecificNode(Route::with_key(self.stream, SlotAddr::Master));
         loop {
-            let pipe = xadd_pipeline(self.stream, batch, &remaining);
+            let mut pipe = xadd_pipeline(self.stream, batch, &remaining);
+            if let Some((replicas, timeout)) = self.wait {
+                pipe.cmd("WAIT")
+                    .arg(replicas)
+                    .arg(timeout.as_millis() as u64);
+            }
+            let count = remaining.len() + usize::from(self.wait.is_some());
             let attempt = self
                 .connection
-                .route_pipeline(pipe, 0, remaining.len(), route.clone())
+                .route_pipeline(pipe, 0, count, route.clone())
                 .await;
             let outcome = match attempt {
-                Ok(replies) => self.sort_replies(&remaining, &replies),
+                Ok(mut replies) => match self.short_of_replicas(&mut replies) {
+                    Some(error) => Outcome::whole(remaining, Disposition::Retry, error),
+                    None => self.sort_replies(&remaining, &replies),
+                },
                 Err(e) => Outcome::whole(remaining, classify(&e), self.error("", &e.to_string())),
             };
             failed += outcome.fatal;
@@ -84,6 +97,20 @@ impl BatchWriter<'_> {
             (self.on_retry)(retry_error);
             tokio::time::sleep(delay).await;
             remaining = outcome.retry;
+        }
+    }
+
+    /// Takes the WAIT reply off the end; an error when fewer replicas than asked have
+    /// the batch (then all of it is sent again: the copies on the master are duplicates).
+    fn short_of_replicas(&self, replies: &mut Vec<Value>) -> Option<Error> {
+        let (wanted, _) = self.wait?;
+        match replies.pop() {
+            Some(Value::Int(acked)) if acked >= wanted as i64 => None,
+            Some(Value::Int(acked)) => Some(self.error(
+                "NOREPLICAS",
+                &format!("WAIT: {acked} of {wanted} replicas acknowledged the batch"),
+            )),
+            other => Some(self.error("", &format!("unexpected WAIT reply {other:?}"))),
         }
     }
 

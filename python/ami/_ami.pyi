@@ -43,6 +43,9 @@ class ProducerCore:
         delivery_timeout: float,
         send_timeout: float | None,
         create_group: bool,
+        check_shards: bool,
+        wait_replicas: int,
+        wait_timeout: float,
         connect_timeout: float,
         response_timeout: float,
     ) -> ProducerCore: ...
@@ -76,6 +79,7 @@ class ConsumerCore:
         ack_timeout: float,
         claim_idle: float | None,
         max_deliveries: int | None,
+        check_shards: bool,
         connect_timeout: float,
         response_timeout: float,
     ) -> ConsumerCore: ...

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._cluster_client import ClusterClient
+from ._inspect import QueueStats, ShardStats, inspect, stream_name, validate_name, validate_shards
 from ._resp import Reply
 from .exceptions import ConfigError
-from ._inspect import QueueStats, ShardStats, inspect, stream_name, validate_name, validate_shards
 
 NODES_ENV = "AMI_NODES"
 EXIT_OK = 0  # as ami.cli.EXIT_OK; cli imports this module, so it cannot be imported here

@@ -47,6 +47,7 @@ class Consumer:
             stream ``qu{i}_NAME_dlq`` (with its body, delivery count and original id)
             and acked off the queue, so a poison message cannot loop forever. None
             redelivers forever.
+        check_shards: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
         response_timeout: Seconds to wait for one reply (blocking reads add `block`).
         on_error: Called from a background thread with each `AmiError` met in the
@@ -72,6 +73,7 @@ class Consumer:
         ack_timeout: float = 60.0,
         claim_idle: float | None = 60.0,
         max_deliveries: int | None = 10,
+        check_shards: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         on_error: ErrorHandler | None = None,
@@ -92,6 +94,7 @@ class Consumer:
             ack_timeout=ack_timeout,
             claim_idle=claim_idle,
             max_deliveries=max_deliveries,
+            check_shards=check_shards,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
         )

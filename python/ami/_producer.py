@@ -44,6 +44,14 @@ class Producer:
             `OperationTimeout`; None waits (failures still free space eventually).
         create_group: Create the consumer group (``XGROUP CREATE ... $ MKSTREAM``) at
             start, so messages sent before the first consumer runs are not skipped.
+        check_shards: Record `shards` in the key ``qu_NAME_shards`` (first client of a
+            queue), or check it against the recorded count, so clients that disagree
+            fail at start with `ConfigError` instead of missing each other's shards.
+        wait_replicas: Confirm a batch only after ``WAIT n`` in its pipeline reports
+            that many replicas have it; otherwise it is sent again (duplicates) until
+            `delivery_timeout`. Narrows, but does not close, the window in which a
+            failover loses acknowledged writes. 0 (the default) does not wait.
+        wait_timeout: Seconds the WAIT may block.
         connect_timeout: Seconds to reach the cluster at start.
         response_timeout: Seconds to wait for one reply.
         on_error: Called (from a background thread) with each `AmiError` the background
@@ -68,6 +76,9 @@ class Producer:
         delivery_timeout: float = 120.0,
         send_timeout: float | None = None,
         create_group: bool = True,
+        check_shards: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout: float = 1.0,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         on_error: ErrorHandler | None = None,
@@ -85,6 +96,9 @@ class Producer:
             delivery_timeout=delivery_timeout,
             send_timeout=send_timeout,
             create_group=create_group,
+            check_shards=check_shards,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
         )

@@ -25,7 +25,7 @@ impl ConsumerCorePy {
     #[new]
     #[pyo3(signature = (
         name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
-        pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries,
+        pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries, check_shards,
         connect_timeout, response_timeout,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -43,6 +43,7 @@ impl ConsumerCorePy {
         ack_timeout: f64,
         claim_idle: Option<f64>,
         max_deliveries: Option<i64>,
+        check_shards: bool,
         connect_timeout: f64,
         response_timeout: f64,
     ) -> PyResult<Self> {
@@ -61,6 +62,7 @@ impl ConsumerCorePy {
                 max_deliveries: max_deliveries
                     .map(|n| count("max_deliveries", n).map(|n| n as u64))
                     .transpose()?,
+                check_shards,
                 connection: ConnectionOptions {
                     nodes,
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
@@ -157,7 +159,12 @@ impl ConsumerCorePy {
             let message = message.cast::<MessagePy>()?.get();
             let (shard, id) = self.ack_id(py, message)?;
             let body = message.body.bind(py).as_bytes().to_vec();
-            deliveries.push(Delivery { shard, id, body, deliveries: message.deliveries });
+            deliveries.push(Delivery {
+                shard,
+                id,
+                body,
+                deliveries: message.deliveries,
+            });
         }
         self.consumer.requeue(deliveries);
         Ok(())

@@ -24,9 +24,11 @@ pub fn to_py(error: Error) -> PyErr {
         } => ServerError::new_err((message, command, key, code)),
         Error::Delivery { failed, .. } => DeliveryError::new_err((message, failed)),
         Error::InvalidEntry { stream, id } => InvalidEntryError::new_err((message, stream, id)),
-        Error::DeadLettered { stream, id, deliveries } => {
-            DeadLetteredError::new_err((message, stream, id, deliveries))
-        }
+        Error::DeadLettered {
+            stream,
+            id,
+            deliveries,
+        } => DeadLetteredError::new_err((message, stream, id, deliveries)),
         Error::Closed { .. } => ClientClosedError::new_err(message),
     }
 }

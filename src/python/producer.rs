@@ -23,7 +23,7 @@ impl ProducerCorePy {
     #[pyo3(signature = (
         name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
         pipe_period, max_in_flight, delivery_timeout, send_timeout, create_group,
-        connect_timeout, response_timeout,
+        check_shards, wait_replicas, wait_timeout, connect_timeout, response_timeout,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -39,6 +39,9 @@ impl ProducerCorePy {
         delivery_timeout: f64,
         send_timeout: Option<f64>,
         create_group: bool,
+        check_shards: bool,
+        wait_replicas: i64,
+        wait_timeout: f64,
         connect_timeout: f64,
         response_timeout: f64,
     ) -> PyResult<Self> {
@@ -53,6 +56,9 @@ impl ProducerCorePy {
                 max_in_flight: count("max_in_flight", max_in_flight)?,
                 delivery_timeout: seconds("delivery_timeout", delivery_timeout)?,
                 create_group,
+                check_shards,
+                wait_replicas: count("wait_replicas", wait_replicas)?,
+                wait_timeout: seconds("wait_timeout", wait_timeout)?,
                 connection: ConnectionOptions {
                     nodes,
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
