@@ -61,13 +61,13 @@ impl Claimer {
                 .await;
             let claimed = match reply.map(parse_claim_reply) {
                 Ok(Ok(claimed)) => claimed,
-                Ok(Err(detail)) => return self.report(events, &triage, "", &detail, Ok(())),
+                Ok(Err(detail)) => return report(events, &triage, "", &detail, Ok(())),
                 Err(e) => {
                     let unsupported =
                         e.code() == Some("ERR") && e.to_string().contains("unknown command");
                     let outcome = if unsupported { Err(()) } else { Ok(()) };
                     let code = e.code().unwrap_or_default().to_owned();
-                    return self.report(events, &triage, &code, &e.to_string(), outcome);
+                    return report(events, &triage, &code, &e.to_string(), outcome);
                 }
             };
             for id in claimed.deleted {
@@ -88,21 +88,20 @@ impl Claimer {
         }
         Ok(())
     }
+}
 
-    fn report(
-        &self,
-        events: &dyn ReaderEvents,
-        triage: &Triage,
-        code: &str,
-        detail: &str,
-        outcome: Result<(), ()>,
-    ) -> Result<(), ()> {
-        events.error(Error::Server {
-            command: "XAUTOCLAIM",
-            key: triage.stream.clone(),
-            code: code.to_owned(),
-            detail: detail.to_owned(),
-        });
-        outcome
-    }
+fn report(
+    events: &dyn ReaderEvents,
+    triage: &Triage,
+    code: &str,
+    detail: &str,
+    outcome: Result<(), ()>,
+) -> Result<(), ()> {
+    events.error(Error::Server {
+        command: "XAUTOCLAIM",
+        key: triage.stream.clone(),
+        code: code.to_owned(),
+        detail: detail.to_owned(),
+    });
+    outcome
 }

@@ -105,7 +105,7 @@ impl BatchWriter<'_> {
     fn short_of_replicas(&self, replies: &mut Vec<Value>) -> Option<Error> {
         let (wanted, _) = self.wait?;
         match replies.pop() {
-            Some(Value::Int(acked)) if acked >= wanted as i64 => None,
+            Some(Value::Int(acked)) if usize::try_from(acked).is_ok_and(|a| a >= wanted) => None,
             Some(Value::Int(acked)) => Some(self.error(
                 "NOREPLICAS",
                 &format!("WAIT: {acked} of {wanted} replicas acknowledged the batch"),
