@@ -31,6 +31,8 @@ pub enum Error {
         id: String,
         deliveries: u64,
     },
+    /// A body is larger than `max_message_bytes`; nothing was sent.
+    MessageTooLarge { size: usize, limit: usize },
     /// The client was used after `close()`.
     Closed { what: &'static str },
 }
@@ -79,6 +81,12 @@ impl fmt::Display for Error {
                 f,
                 "entry {id} of {stream} was delivered {deliveries} times; moved to {stream}_dlq"
             ),
+            Error::MessageTooLarge { size, limit } => {
+                write!(
+                    f,
+                    "message of {size} bytes is over max_message_bytes={limit}"
+                )
+            }
             Error::Closed { what } => write!(f, "{what} is closed"),
         }
     }

@@ -48,6 +48,11 @@ pub struct ProducerOptions {
     pub pending_buffer_bytes: usize,
     /// Messages per pipeline (one pipeline goes to one shard stream).
     pub pipe_buffer_size: usize,
+    /// Body bytes per pipeline: a batch of large messages is cut here, far below the
+    /// server's 1 GiB query buffer limit.
+    pub pipe_buffer_bytes: usize,
+    /// Largest body `send` accepts.
+    pub max_message_bytes: usize,
     /// A partial batch is written after this long.
     pub pipe_period: Duration,
     /// Most pipelines in flight at once, across all shards.
@@ -74,6 +79,8 @@ impl Default for ProducerOptions {
             pending_buffer_size: 1_000_000,
             pending_buffer_bytes: 512 * 1024 * 1024,
             pipe_buffer_size: 50_000,
+            pipe_buffer_bytes: 16 * 1024 * 1024,
+            max_message_bytes: 16 * 1024 * 1024,
             pipe_period: Duration::from_millis(1),
             max_in_flight: 8,
             delivery_timeout: Duration::from_secs(120),
@@ -93,6 +100,15 @@ impl ProducerOptions {
         at_least("pending_buffer_size", self.pending_buffer_size, 1)?;
         at_least("pending_buffer_bytes", self.pending_buffer_bytes, 1024)?;
         at_least("pipe_buffer_size", self.pipe_buffer_size, 1)?;
+        at_least("pipe_buffer_bytes", self.pipe_buffer_bytes, 1)?;
+        at_least("max_message_bytes", self.max_message_bytes, 1)?;
+        // 512 MiB is the server's proto-max-bulk-len default: no bigger body can be stored.
+        if self.max_message_bytes > 512 * 1024 * 1024 {
+            return Err(Error::invalid(
+                "max_message_bytes",
+                "must be at most 512 MiB",
+            ));
+        }
         at_least("max_in_flight", self.max_in_flight, 1)?;
         positive("pipe_period", self.pipe_period)?;
         positive("delivery_timeout", self.delivery_timeout)?;

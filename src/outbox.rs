@@ -31,6 +31,7 @@ pub struct Limits {
     pub messages: usize,
     pub bytes: usize,
     pub batch: usize,
+    pub batch_bytes: usize,
 }
 
 pub struct Outbox {
@@ -85,7 +86,9 @@ impl Outbox {
         state.filling.push(body);
         state.unconfirmed_messages += 1;
         state.unconfirmed_bytes += body.len();
-        if state.filling.len() >= self.limits.batch {
+        if state.filling.len() >= self.limits.batch
+            || state.filling.byte_len() >= self.limits.batch_bytes
+        {
             let batch = std::mem::take(&mut state.filling);
             state.full.push_back(batch);
             drop(state);
@@ -190,6 +193,7 @@ mod tests {
             messages,
             bytes: 1 << 20,
             batch,
+            batch_bytes: 1 << 20,
         })
     }
 

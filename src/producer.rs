@@ -56,6 +56,7 @@ impl Producer {
             messages: options.pending_buffer_size,
             bytes: options.pending_buffer_bytes,
             batch: options.pipe_buffer_size,
+            batch_bytes: options.pipe_buffer_bytes,
         });
         let shared = Arc::new(Shared {
             options,
@@ -66,6 +67,18 @@ impl Producer {
         });
         rt.spawn(run_writer(Arc::clone(&shared), connection));
         Ok(Self { shared })
+    }
+
+    /// Refuses bodies over `max_message_bytes` before anything is buffered.
+    pub fn check_size(&self, body: &[u8]) -> Result<()> {
+        let limit = self.shared.options.max_message_bytes;
+        if body.len() > limit {
+            return Err(Error::MessageTooLarge {
+                size: body.len(),
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Accepts one body if the buffer has room.

@@ -56,3 +56,27 @@ def test_bodies_of_other_types_are_refused(nodes: list[str], queue: str, body: o
         with pytest.raises(ami.InvalidMessageError):
             producer.send_many([b"ok", body])  # type: ignore[list-item]
         assert producer.flush(timeout=10) == 0
+
+
+def test_a_body_over_max_message_bytes_is_refused_and_nothing_is_lost(
+    nodes: list[str], queue: str
+) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=1, max_message_bytes=1024) as producer:
+        producer.send(b"ok" * 512)
+        with pytest.raises(ami.MessageTooLargeError) as raised:
+            producer.send(b"x" * 1025)
+        assert (raised.value.size, raised.value.limit) == (1025, 1024)
+        assert isinstance(raised.value, ValueError)
+        with pytest.raises(ami.MessageTooLargeError):
+            producer.send_many([b"fits", b"y" * 2000])
+    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1) as consumer:
+        received = drain(consumer, 2)
+    assert sorted(m.body for m in received) == sorted([b"ok" * 512, b"fits"])
+
+
+def test_batches_of_large_messages_are_cut_by_bytes(nodes: list[str], queue: str) -> None:
+    body = b"z" * (256 * 1024)
+    with ami.Producer(queue, nodes=nodes, shards=2, pipe_buffer_bytes=1024 * 1024) as producer:
+        producer.send_many([body] * 40)
+        assert producer.flush(timeout=30) == 0
+        assert producer.stats()["confirmed"] == 40

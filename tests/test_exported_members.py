@@ -20,6 +20,7 @@ def test_public_names() -> None:
         "InvalidMessageError",
         "LocalCluster",
         "Message",
+        "MessageTooLargeError",
         "OperationTimeout",
         "Producer",
         "QueueStats",

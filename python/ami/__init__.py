@@ -21,6 +21,7 @@ from ami.exceptions import (
     DeliveryError,
     InvalidEntryError,
     InvalidMessageError,
+    MessageTooLargeError,
     OperationTimeout,
     ServerError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidMessageError",
     "LocalCluster",
     "Message",
+    "MessageTooLargeError",
     "OperationTimeout",
     "Producer",
     "QueueStats",

@@ -38,6 +38,8 @@ class ProducerCore:
         pending_buffer_size: int,
         pending_buffer_bytes: int,
         pipe_buffer_size: int,
+        pipe_buffer_bytes: int,
+        max_message_bytes: int,
         pipe_period: float,
         max_in_flight: int,
         delivery_timeout: float,

@@ -37,6 +37,12 @@ class Producer:
         pending_buffer_bytes: Most body bytes accepted but not yet written.
         pipe_buffer_size: Messages per pipeline. Bigger batches are faster but each is
             one large request: keep `response_timeout` generous for big bodies.
+        pipe_buffer_bytes: Body bytes per pipeline: batches of large messages are cut
+            here, far below the server's query buffer limit (1 GiB by default).
+        max_message_bytes: Largest body `send` accepts; bigger ones raise
+            `MessageTooLargeError` before anything is buffered. 16 MiB by default:
+            streams are a poor store for large blobs (every consumer read copies them),
+            and the server refuses bulk strings over 512 MiB.
         pipe_period: Seconds a partial batch waits for more messages (linger).
         max_in_flight: Most pipelines awaiting replies at once, across shards.
         delivery_timeout: Seconds a batch may spend retrying before it is failed.
@@ -71,6 +77,8 @@ class Producer:
         pending_buffer_size: int = 1_000_000,
         pending_buffer_bytes: int = 512 * 1024 * 1024,
         pipe_buffer_size: int = 50_000,
+        pipe_buffer_bytes: int = 16 * 1024 * 1024,
+        max_message_bytes: int = 16 * 1024 * 1024,
         pipe_period: float = 0.001,
         max_in_flight: int = 8,
         delivery_timeout: float = 120.0,
@@ -91,6 +99,8 @@ class Producer:
             pending_buffer_size=pending_buffer_size,
             pending_buffer_bytes=pending_buffer_bytes,
             pipe_buffer_size=pipe_buffer_size,
+            pipe_buffer_bytes=pipe_buffer_bytes,
+            max_message_bytes=max_message_bytes,
             pipe_period=pipe_period,
             max_in_flight=max_in_flight,
             delivery_timeout=delivery_timeout,
@@ -112,6 +122,7 @@ class Producer:
 
         Raises:
             InvalidMessageError: `body` is not bytes, bytearray or str.
+            MessageTooLargeError: `body` is over `max_message_bytes`.
             ClientClosedError: The producer is closed.
             OperationTimeout: The buffer stayed full for `send_timeout`.
         """

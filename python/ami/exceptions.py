@@ -6,6 +6,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     AmiError
     ├── ConfigError            (also ValueError)       an option or argument is invalid
     ├── InvalidMessageError    (also TypeError)        a body that is not bytes or str
+    ├── MessageTooLargeError   (also ValueError)       a body over max_message_bytes
     ├── ConnectError           (also ConnectionError)  the cluster could not be reached
     ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
     ├── ClientClosedError      (also RuntimeError)     the client was used after close()
@@ -28,6 +29,7 @@ __all__ = [
     "DeliveryError",
     "InvalidEntryError",
     "InvalidMessageError",
+    "MessageTooLargeError",
     "OperationTimeout",
     "ServerError",
 ]
@@ -58,6 +60,20 @@ class ConfigError(AmiError, ValueError):
 
 class InvalidMessageError(AmiError, TypeError):
     """A message body is neither bytes, bytearray nor str."""
+
+
+class MessageTooLargeError(AmiError, ValueError):
+    """A body is over `max_message_bytes`; nothing of it was buffered or sent.
+
+    Attributes:
+        size: The body's size in bytes.
+        limit: The producer's `max_message_bytes`.
+    """
+
+    def __init__(self, message: str, size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class ConnectError(AmiError, ConnectionError):

@@ -10,6 +10,7 @@ pyo3::import_exception!(ami.exceptions, ServerError);
 pyo3::import_exception!(ami.exceptions, DeliveryError);
 pyo3::import_exception!(ami.exceptions, InvalidEntryError);
 pyo3::import_exception!(ami.exceptions, DeadLetteredError);
+pyo3::import_exception!(ami.exceptions, MessageTooLargeError);
 pyo3::import_exception!(ami.exceptions, ClientClosedError);
 pyo3::import_exception!(ami.exceptions, InvalidMessageError);
 
@@ -29,6 +30,9 @@ pub fn to_py(error: Error) -> PyErr {
             id,
             deliveries,
         } => DeadLetteredError::new_err((message, stream, id, deliveries)),
+        Error::MessageTooLarge { size, limit } => {
+            MessageTooLargeError::new_err((message, size, limit))
+        }
         Error::Closed { .. } => ClientClosedError::new_err(message),
     }
 }

@@ -22,8 +22,9 @@ impl ProducerCorePy {
     #[new]
     #[pyo3(signature = (
         name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
-        pipe_period, max_in_flight, delivery_timeout, send_timeout, create_group,
-        check_shards, wait_replicas, wait_timeout, connect_timeout, response_timeout,
+        pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
+        send_timeout, create_group, check_shards, wait_replicas, wait_timeout, connect_timeout,
+        response_timeout,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -34,6 +35,8 @@ impl ProducerCorePy {
         pending_buffer_size: i64,
         pending_buffer_bytes: i64,
         pipe_buffer_size: i64,
+        pipe_buffer_bytes: i64,
+        max_message_bytes: i64,
         pipe_period: f64,
         max_in_flight: i64,
         delivery_timeout: f64,
@@ -52,6 +55,8 @@ impl ProducerCorePy {
                 pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
                 pending_buffer_bytes: count("pending_buffer_bytes", pending_buffer_bytes)?,
                 pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
+                pipe_buffer_bytes: count("pipe_buffer_bytes", pipe_buffer_bytes)?,
+                max_message_bytes: count("max_message_bytes", max_message_bytes)?,
                 pipe_period: seconds("pipe_period", pipe_period)?,
                 max_in_flight: count("max_in_flight", max_in_flight)?,
                 delivery_timeout: seconds("delivery_timeout", delivery_timeout)?,
@@ -78,6 +83,7 @@ impl ProducerCorePy {
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let body = body(message)?;
+        self.producer.check_size(&body).map_err(to_py)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(()),
             Offer::Closed => Err(closed()),
@@ -90,6 +96,7 @@ impl ProducerCorePy {
         for message in messages.try_iter()? {
             let message = message?;
             let body = body(&message)?;
+            self.producer.check_size(&body).map_err(to_py)?;
             match self.producer.offer(&body) {
                 Offer::Accepted => {}
                 Offer::Closed => return Err(closed()),
@@ -102,7 +109,9 @@ impl ProducerCorePy {
 
     /// Queues `message` if there is room now; never blocks (for the asyncio wrapper).
     fn try_send(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match self.producer.offer(&body(message)?) {
+        let body = body(message)?;
+        self.producer.check_size(&body).map_err(to_py)?;
+        match self.producer.offer(&body) {
             Offer::Accepted => Ok(true),
             Offer::Full => Ok(false),
             Offer::Closed => Err(closed()),
