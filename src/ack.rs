@@ -1,10 +1,9 @@
 //! Batched acknowledgements: ids gather per shard, a task writes XACK+XDEL per stream.
 
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::retry::{classify, classify_code, Backoff, Disposition};
 use parking_lot::{Condvar, Mutex};
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -134,21 +133,19 @@ impl AckBuffer {
 /// Writes `XACK stream group ids…` and `XDEL stream ids…` in one pipeline, retrying
 /// passing errors until `deadline`. Returns the error that made it give up.
 pub async fn ack_and_delete(
-    mut connection: ClusterConnection,
+    mut connection: Connection,
     stream: &str,
     group: &str,
     ids: &[String],
     deadline: Instant,
     on_retry: &(dyn Fn(Error) + Send + Sync),
 ) -> Result<(), Error> {
-    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(stream, SlotAddr::Master));
     let mut backoff = Backoff::default();
     loop {
         let mut pipe = redis::pipe();
         pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
         pipe.cmd("XDEL").arg(stream).arg(ids);
-        let disposition_and_error = match connection.route_pipeline(pipe, 0, 2, route.clone()).await
-        {
+        let disposition_and_error = match connection.pipeline_for(stream, pipe, 2).await {
             Ok(replies) => match replies.iter().find_map(|r| match r {
                 Value::ServerError(e) => Some(e.clone()),
                 _ => None,

@@ -1,11 +1,11 @@
 //! Recovery of messages left by dead consumers: entries pending longer than
 //! `claim_idle` with any consumer of the group are claimed (XAUTOCLAIM) and delivered.
 
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::reader::{Delivery, ReaderEvents};
 use crate::reply::parse_claim_reply;
 use crate::triage::Triage;
-use redis::cluster_async::ClusterConnection;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -17,7 +17,7 @@ pub struct Claimer {
     pub idle: Duration,
     pub interval: Duration,
     pub count: usize,
-    pub connection: ClusterConnection,
+    pub connection: Connection,
     pub deliveries: mpsc::Sender<Vec<Delivery>>,
     pub stop: watch::Receiver<bool>,
 }

@@ -1,10 +1,12 @@
-//! Connections to the cluster: seed parsing, timeouts, and one connection per job.
+//! Connections: seed parsing, credentials, timeouts, and the choice between a cluster
+//! and a standalone server.
 
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::options::ConnectionOptions;
 use crate::retry::Backoff;
+use redis::aio::ConnectionManagerConfig;
 use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
 use redis::{ErrorKind, RedisError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -24,61 +26,107 @@ pub fn node_url(node: &str) -> Result<String> {
             "TLS (rediss://) is not supported yet",
         ));
     }
-    let Some((host, port)) = node.rsplit_once(':') else {
-        return Err(Error::invalid(
+    let bad = || {
+        Error::invalid(
             "nodes",
-            format!("{node:?} is not host:port or a redis:// URL"),
-        ));
+            format!("{:?} is not host:port or a redis:// URL", redact(node)),
+        )
     };
+    let (host, port) = node.rsplit_once(':').ok_or_else(bad)?;
     if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(Error::invalid(
-            "nodes",
-            format!("{node:?} is not host:port or a redis:// URL"),
-        ));
+        return Err(bad());
     }
     Ok(format!("redis://{node}"))
 }
 
-/// Opens a cluster connection whose replies may take up to `response_timeout`.
+/// Puts `username`/`password` into a URL that carries none of its own.
+fn with_credentials(url: &str, options: &ConnectionOptions) -> String {
+    let Some(password) = options.password.as_ref() else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_once("://").unwrap_or(("redis", url));
+    if rest.split('/').next().unwrap_or_default().contains('@') {
+        return url.to_owned();
+    }
+    let user = options
+        .username
+        .as_deref()
+        .map(percent_encode)
+        .unwrap_or_default();
+    format!(
+        "{scheme}://{user}:{}@{rest}",
+        percent_encode(password.expose())
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `text` with the userinfo of any URL in it replaced by `***`, for messages and logs.
+#[must_use]
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', ',', '"', '\'']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&tail[at..authority_end]);
+            }
+            None => out.push_str(&tail[..authority_end]),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Opens a connection whose replies may take up to `response_timeout`.
 ///
 /// A cluster that is not up yet (refused connections, slots not covered) is retried
-/// with backoff until `connect_timeout`; a refusal that cannot heal (bad password, a
-/// server without cluster mode) fails at once. Blocking reads get their own connection
-/// with a longer timeout: on a multiplexed connection a blocked XREADGROUP would stall
-/// every write queued behind it.
+/// with backoff until `connect_timeout`; a refusal that cannot heal (bad password)
+/// fails at once. A server without cluster mode is used as a standalone server.
+/// Blocking reads get their own connection with a longer timeout: on a multiplexed
+/// connection a blocked XREADGROUP would stall every write queued behind it.
 pub async fn connect(
     options: &ConnectionOptions,
     response_timeout: Duration,
-) -> Result<ClusterConnection> {
+) -> Result<Connection> {
     let urls = options
         .nodes
         .iter()
-        .map(|n| node_url(n))
+        .map(|n| node_url(n).map(|url| with_credentials(&url, options)))
         .collect::<Result<Vec<_>>>()?;
-    let failed = |detail: String| Error::Connect {
-        nodes: options.nodes.join(","),
-        detail,
+    let failed = |detail: &str| Error::Connect {
+        nodes: redact(&options.nodes.join(",")),
+        detail: scrub(detail, options),
     };
-    let client = ClusterClientBuilder::new(urls)
-        .connection_timeout(options.connect_timeout)
-        .response_timeout(response_timeout)
-        .retries(LIBRARY_RETRIES)
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
     let deadline = Instant::now() + options.connect_timeout;
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let detail = match tokio::time::timeout(left, client.get_async_connection()).await {
+        let attempt = tokio::time::timeout(left, open(&urls, options, response_timeout)).await;
+        let detail = match attempt {
             Ok(Ok(connection)) => return Ok(connection),
-            Ok(Err(e)) if !can_heal(&e) => return Err(failed(e.to_string())),
+            Ok(Err(e)) if !can_heal(&e) => return Err(failed(&e.to_string())),
             Ok(Err(e)) => e.to_string(),
             Err(_) => "no usable node".to_owned(),
         };
         let pause = backoff.next_delay();
         if Instant::now() + pause >= deadline {
             let seconds = options.connect_timeout.as_secs_f64();
-            return Err(failed(format!(
+            return Err(failed(&format!(
                 "{detail} (gave up after connect_timeout={seconds}s)"
             )));
         }
@@ -86,20 +134,58 @@ pub async fn connect(
     }
 }
 
+async fn open(
+    urls: &[String],
+    options: &ConnectionOptions,
+    response_timeout: Duration,
+) -> redis::RedisResult<Connection> {
+    let client = ClusterClientBuilder::new(urls.to_vec())
+        .connection_timeout(options.connect_timeout)
+        .response_timeout(response_timeout)
+        .retries(LIBRARY_RETRIES)
+        .build()?;
+    match client.get_async_connection().await {
+        Ok(cluster) => Ok(Connection::Cluster(cluster)),
+        Err(e) if is_standalone(&e) => {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(options.connect_timeout))
+                .set_response_timeout(Some(response_timeout));
+            let client = redis::Client::open(urls[0].as_str())?;
+            let single = client.get_connection_manager_with_config(config).await?;
+            Ok(Connection::Standalone(single))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_standalone(error: &RedisError) -> bool {
+    error.to_string().contains("cluster support disabled")
+}
+
 /// Whether a failed connection attempt may succeed later (the cluster is starting).
 fn can_heal(error: &RedisError) -> bool {
+    // redis-rs wraps refusals met on the initial connections in an I/O error, so the
+    // text is the only witness left.
+    const REFUSALS: [&str; 4] = ["AuthenticationFailed", "WRONGPASS", "NOAUTH", "NOPERM"];
     let text = error.to_string();
     let permanent = error.kind() == ErrorKind::AuthenticationFailed
-        || error
-            .code()
-            .is_some_and(|c| matches!(c, "NOAUTH" | "WRONGPASS" | "NOPERM"))
-        || text.contains("cluster support disabled");
+        || REFUSALS.iter().any(|refusal| text.contains(refusal));
     !permanent
+}
+
+/// An error text with every trace of the credentials removed.
+fn scrub(text: &str, options: &ConnectionOptions) -> String {
+    let text = redact(text);
+    match options.password.as_ref() {
+        Some(password) if !password.expose().is_empty() => text.replace(password.expose(), "***"),
+        _ => text,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::Secret;
 
     #[test]
     fn seeds_become_urls() {
@@ -111,5 +197,26 @@ mod tests {
         for bad in ["localhost", ":7001", "h:0", "h:99999", "h:x"] {
             assert!(node_url(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn credentials_go_into_urls_and_never_come_out() {
+        let options = ConnectionOptions {
+            username: Some("app".into()),
+            password: Some(Secret::new("p@ss w:rd")),
+            ..ConnectionOptions::default()
+        };
+        let url = with_credentials("redis://h:1", &options);
+        assert_eq!(url, "redis://app:p%40ss%20w%3Ard@h:1");
+        assert_eq!(
+            redact(&format!("failed: {url}/0, x")),
+            "failed: redis://***@h:1/0, x"
+        );
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+        assert_eq!(
+            with_credentials("redis://u:v@h:1", &options),
+            "redis://u:v@h:1"
+        );
+        assert!(!scrub("bad p@ss w:rd", &options).contains("p@ss"));
     }
 }

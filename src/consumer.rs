@@ -4,6 +4,7 @@
 use crate::ack::{ack_and_delete, AckBuffer, AckWork};
 use crate::claim::Claimer;
 use crate::cluster::connect;
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
 use crate::meta::check_shards;
@@ -15,7 +16,6 @@ use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
 use crate::triage::Triage;
 use parking_lot::Mutex;
-use redis::cluster_async::ClusterConnection;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use tokio::time::Instant;
 pub struct Consumer {
     shared: Arc<Shared>,
     /// For one-off commands from the application thread (`touch`).
-    writer: ClusterConnection,
+    writer: Connection,
     inbox: Mutex<Inbox>,
     stop: watch::Sender<bool>,
 }
@@ -347,7 +347,7 @@ impl ReaderEvents for Shared {
     }
 }
 
-async fn run_acker(shared: Arc<Shared>, connection: ClusterConnection) {
+async fn run_acker(shared: Arc<Shared>, connection: Connection) {
     loop {
         let Some(work) = shared.acks.take() else {
             if shared.acks.is_closed() {
@@ -365,7 +365,7 @@ async fn run_acker(shared: Arc<Shared>, connection: ClusterConnection) {
 }
 
 /// Writes the acks of every shard concurrently, each in chunks of `pipe_buffer_size`.
-async fn write_acks(shared: &Arc<Shared>, connection: &ClusterConnection, work: AckWork) {
+async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork) {
     let mut tasks = tokio::task::JoinSet::new();
     for (shard, ids) in work.per_shard {
         for chunk in ids.chunks(shared.options.pipe_buffer_size) {

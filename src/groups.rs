@@ -1,13 +1,13 @@
 //! Creating the consumer group of each shard stream when it is missing.
 
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::retry::{classify, Backoff, Disposition};
-use redis::cluster_async::ClusterConnection;
 use tokio::time::{Duration, Instant};
 
 /// `XGROUP CREATE stream group $ MKSTREAM`, as the Go ami does; an existing group is kept.
 pub async fn ensure_group(
-    connection: &mut ClusterConnection,
+    connection: &mut Connection,
     stream: &str,
     group: &str,
 ) -> redis::RedisResult<()> {
@@ -27,7 +27,7 @@ pub async fn ensure_group(
 
 /// Ensures the group on every stream, retrying passing cluster errors until `patience`.
 pub async fn ensure_groups(
-    connection: &mut ClusterConnection,
+    connection: &mut Connection,
     streams: &[String],
     group: &str,
     patience: Duration,

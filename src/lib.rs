@@ -5,6 +5,7 @@ pub mod ack;
 pub mod batch;
 pub mod claim;
 pub mod cluster;
+pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod groups;

@@ -1,8 +1,8 @@
 //! A guard against clients of one queue configured with different shard counts: the
 //! first client records the count in `qu_NAME_shards`, later ones must match it.
 
+use crate::connection::Connection;
 use crate::error::{Error, Result};
-use redis::cluster_async::ClusterConnection;
 
 #[must_use]
 pub fn shards_key(name: &str) -> String {
@@ -10,11 +10,7 @@ pub fn shards_key(name: &str) -> String {
 }
 
 /// Records `shards` for queue `name` if no count is recorded yet, else checks it.
-pub async fn check_shards(
-    connection: &mut ClusterConnection,
-    name: &str,
-    shards: usize,
-) -> Result<()> {
+pub async fn check_shards(connection: &mut Connection, name: &str, shards: usize) -> Result<()> {
     let key = shards_key(name);
     let server_error = |e: redis::RedisError| Error::Server {
         command: "SET",

@@ -4,11 +4,36 @@ use crate::error::{Error, Result};
 use crate::naming::validate_name;
 use std::time::Duration;
 
+/// A password: shown as `***` by `Debug`, so it cannot leak through logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Where the cluster is and how long to wait for it.
 #[derive(Debug, Clone)]
 pub struct ConnectionOptions {
     /// Seed nodes: `host:port` strings or `redis://` URLs.
     pub nodes: Vec<String>,
+    /// ACL user; used with `password` for seeds whose URL carries no credentials.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
     pub connect_timeout: Duration,
     /// Longest wait for one reply; blocking reads add their `block` to it.
     pub response_timeout: Duration,
@@ -18,6 +43,8 @@ impl Default for ConnectionOptions {
     fn default() -> Self {
         Self {
             nodes: vec!["127.0.0.1:7001".to_owned()],
+            username: None,
+            password: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
         }

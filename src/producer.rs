@@ -3,6 +3,7 @@
 
 use crate::batch::BodyBatch;
 use crate::cluster::connect;
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
 use crate::meta::check_shards;
@@ -13,7 +14,6 @@ use crate::outbox::{Limits, Offer, Outbox, Take};
 use crate::runtime::runtime;
 use crate::stats::ProducerCounters;
 use crate::writer::BatchWriter;
-use redis::cluster_async::ClusterConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -154,7 +154,7 @@ impl Drop for Producer {
     }
 }
 
-async fn run_writer(shared: Arc<Shared>, connection: ClusterConnection) {
+async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     let max_in_flight = shared.options.max_in_flight;
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut next_shard = fastrand::usize(..shared.streams.len());
@@ -202,7 +202,7 @@ async fn next_batch(shared: &Shared) -> Option<BodyBatch> {
 
 async fn write_and_settle(
     producer: &Shared,
-    connection: ClusterConnection,
+    connection: Connection,
     shard: usize,
     batch: BodyBatch,
 ) {

@@ -1,11 +1,11 @@
 //! One task per shard: first the consumer's own pending entries, then new ones.
 
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::groups::ensure_group;
 use crate::reply::{parse_read_reply, Entry};
 use crate::retry::{classify, Backoff, Disposition};
 use crate::triage::Triage;
-use redis::cluster_async::ClusterConnection;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -24,7 +24,7 @@ pub struct ShardReader {
     pub count: usize,
     pub block: Option<Duration>,
     pub idle_poll: Duration,
-    pub connection: ClusterConnection,
+    pub connection: Connection,
     pub deliveries: mpsc::Sender<Vec<Delivery>>,
     pub stop: watch::Receiver<bool>,
 }

@@ -1,10 +1,10 @@
 //! Sorting read entries: deliver, dead-letter after too many deliveries, or ack off
 //! entries that have no body.
 
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::reader::{Delivery, ReaderEvents};
 use crate::reply::Entry;
-use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use std::collections::HashMap;
 
@@ -44,7 +44,7 @@ impl Triage {
     /// whether they are delivered again or dead-lettered.
     pub async fn redelivered(
         &self,
-        connection: &mut ClusterConnection,
+        connection: &mut Connection,
         entries: Vec<Entry>,
         events: &dyn ReaderEvents,
     ) -> Vec<Delivery> {
@@ -86,7 +86,7 @@ impl Triage {
     /// Delivery counts of this consumer's pending entries between `first` and `last`.
     async fn delivery_counts(
         &self,
-        connection: &mut ClusterConnection,
+        connection: &mut Connection,
         first: &str,
         last: &str,
         count: usize,
@@ -107,7 +107,7 @@ impl Triage {
     /// queue, atomically.
     async fn dead_letter(
         &self,
-        connection: &mut ClusterConnection,
+        connection: &mut Connection,
         id: &str,
         body: &[u8],
         deliveries: u64,

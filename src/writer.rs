@@ -1,11 +1,10 @@
 //! Writes one batch to one shard stream: a pipeline of XADDs, retried within a deadline.
 
 use crate::batch::BodyBatch;
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::retry::{classify, classify_code, Backoff, Disposition};
 use crate::stats::ProducerCounters;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -33,7 +32,7 @@ pub struct Written {
 }
 
 pub struct BatchWriter<'a> {
-    pub connection: ClusterConnection,
+    pub connection: Connection,
     pub stream: &'a str,
     pub deadline: Instant,
     pub counters: &'a ProducerCounters,
@@ -53,8 +52,6 @@ impl BatchWriter<'_> {
         let mut failed = 0;
         let mut first_error = None;
         let mut backoff = Backoff::default();
-        let route =
-            SingleNodeRoutingInfo::SpecificNode(Route::with_key(self.stream, SlotAddr::Master));
         loop {
             let mut pipe = xadd_pipeline(self.stream, batch, &remaining);
             if let Some((replicas, timeout)) = self.wait {
@@ -63,10 +60,7 @@ impl BatchWriter<'_> {
                     .arg(timeout.as_millis() as u64);
             }
             let count = remaining.len() + usize::from(self.wait.is_some());
-            let attempt = self
-                .connection
-                .route_pipeline(pipe, 0, count, route.clone())
-                .await;
+            let attempt = self.connection.pipeline_for(self.stream, pipe, count).await;
             let outcome = match attempt {
                 Ok(mut replies) => match self.short_of_replicas(&mut replies) {
                     Some(error) => Outcome::whole(remaining, Disposition::Retry, error),

@@ -46,6 +46,8 @@ class AsyncConsumer:
         check_shards: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
+        username: str | None = None,
+        password: str | None = None,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -67,6 +69,8 @@ class AsyncConsumer:
             check_shards=check_shards,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
+            username=username,
+            password=password,
             on_error=on_error,
         )
         self._consumer: Consumer | None = None

@@ -49,6 +49,9 @@ class Consumer:
             redelivers forever.
         check_shards: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
+        username: ACL user for seeds whose URL carries no credentials.
+        password: Password (with `username`, or for ``requirepass``). It never appears
+            in `repr`, exceptions or logs.
         response_timeout: Seconds to wait for one reply (blocking reads add `block`).
         on_error: Called from a background thread with each `AmiError` met in the
             background. Default: a warning on the ``ami`` logger.
@@ -76,6 +79,8 @@ class Consumer:
         check_shards: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
+        username: str | None = None,
+        password: str | None = None,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -97,6 +102,8 @@ class Consumer:
             check_shards=check_shards,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
+            username=username,
+            password=password,
         )
         self._errors = ErrorPump(self._core, on_error)
 

@@ -59,6 +59,9 @@ class Producer:
             failover loses acknowledged writes. 0 (the default) does not wait.
         wait_timeout: Seconds the WAIT may block.
         connect_timeout: Seconds to reach the cluster at start.
+        username: ACL user for seeds whose URL carries no credentials.
+        password: Password (with `username`, or for ``requirepass``). It never appears
+            in `repr`, exceptions or logs.
         response_timeout: Seconds to wait for one reply.
         on_error: Called (from a background thread) with each `AmiError` the background
             work meets, retried ones included. Default: a warning on the ``ami`` logger.
@@ -89,6 +92,8 @@ class Producer:
         wait_timeout: float = 1.0,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
+        username: str | None = None,
+        password: str | None = None,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -111,6 +116,8 @@ class Producer:
             wait_timeout=wait_timeout,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
+            username=username,
+            password=password,
         )
         self._errors = ErrorPump(self._core, on_error)
 

@@ -116,13 +116,16 @@ def encode_command(args: tuple[Arg, ...]) -> bytes:
     return b"".join(parts)
 
 
-def connect(host: str, port: int, timeout: float = 5.0) -> RespConnection:
+def connect(
+    host: str, port: int, timeout: float = 5.0, password: str | None = None
+) -> RespConnection:
     """Open a RESP2 connection.
 
     Args:
         host: Server host name or IP address.
         port: Server TCP port.
         timeout: Timeout in seconds for connecting and for each socket operation.
+        password: Sent with AUTH (the default user) when given.
 
     Returns:
         An open connection; close it with ``close()`` or use it as a context manager.
@@ -130,4 +133,11 @@ def connect(host: str, port: int, timeout: float = 5.0) -> RespConnection:
     Raises:
         OSError: If the connection cannot be established.
     """
-    return RespConnection(host, port, timeout)
+    conn = RespConnection(host, port, timeout)
+    if password is not None:
+        try:
+            conn.command("AUTH", password)
+        except BaseException:
+            conn.close()
+            raise
+    return conn

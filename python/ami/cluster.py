@@ -433,6 +433,8 @@ class LocalCluster:
         startup_timeout: Seconds allowed for starting the processes and forming the cluster.
         detach: Keep the servers running after this Python process exits (used by
             ``python -m ami cluster up``); stop them later via :meth:`from_dict`.
+        password: ``requirepass`` (and ``masterauth``) of every node.
+        cluster: False starts one standalone server (``masters=1, replicas=0``) instead.
 
     Raises:
         ValueError: On invalid sizes, timeouts or config values.
@@ -457,10 +459,16 @@ class LocalCluster:
         data_dir: str | None = None,
         startup_timeout: float = 30.0,
         detach: bool = False,
+        password: str | None = None,
+        cluster: bool = True,
     ) -> None:
         _validate(masters, replicas, node_timeout_ms, startup_timeout, extra_config or {})
+        if not cluster and (masters, replicas) != (1, 0):
+            raise ValueError("a standalone server (cluster=False) has 1 master and no replicas")
         self.masters = masters
         self.replicas = replicas
+        self.password = password
+        self.cluster = cluster
         self.server = server
         self.host = host
         self.node_timeout_ms = node_timeout_ms
@@ -536,7 +544,10 @@ class LocalCluster:
             self._preexec = None if self.detach else _parent_death_hook()
             deadline = time.monotonic() + self.startup_timeout
             self._launch_nodes(deadline)
-            self._form_cluster(deadline)
+            if self.cluster:
+                self._form_cluster(deadline)
+            else:
+                self._identify()
             if self.detach:
                 _detached_processes.extend(node.proc for node in self._nodes if node.proc)
         except BaseException as exc:
@@ -725,7 +736,7 @@ class LocalCluster:
             if node.proc is not None and node.proc.poll() is not None:
                 return False
             try:
-                with connect(node.host, node.port, _CONNECT_TIMEOUT) as conn:
+                with connect(node.host, node.port, _CONNECT_TIMEOUT, self.password) as conn:
                     if conn.command("PING") == b"PONG":
                         return True
             except (OSError, RespError):
@@ -785,6 +796,12 @@ class LocalCluster:
             "dir": _quote(node.dir),
             "logfile": _quote(str(node.log_path)),
         }
+        if not self.cluster:
+            for key in ("cluster-enabled", "cluster-config-file", "cluster-node-timeout"):
+                del options[key]
+        if self.password is not None:
+            options["requirepass"] = _quote(self.password)
+            options["masterauth"] = _quote(self.password)
         options.update(self.extra_config)
         return "".join(f"{key} {value or _EMPTY_CONFIG_VALUE}\n" for key, value in options.items())
 
@@ -843,8 +860,16 @@ class LocalCluster:
 
     # ----------------------------------------------------------------- forming
 
+    def _identify(self) -> None:
+        node = self._nodes[0]
+        with connect(node.host, node.port, _CONNECT_TIMEOUT, self.password) as conn:
+            self.server_name, self.server_version = _server_identity(conn)
+
     def _form_cluster(self, deadline: float) -> None:
-        conns = {node.port: connect(node.host, node.port, _CONNECT_TIMEOUT) for node in self._nodes}
+        conns = {
+            node.port: connect(node.host, node.port, _CONNECT_TIMEOUT, self.password)
+            for node in self._nodes
+        }
         try:
             for node in self._nodes:
                 node.node_id = _text(conns[node.port].command("CLUSTER", "MYID"))

@@ -6,7 +6,7 @@ use super::message::MessagePy;
 use super::wait;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
-use crate::options::{ConnectionOptions, ConsumerOptions};
+use crate::options::{ConnectionOptions, ConsumerOptions, Secret};
 use crate::reader::Delivery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -27,6 +27,7 @@ impl ConsumerCorePy {
         name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
         pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries, check_shards,
         connect_timeout, response_timeout,
+        username=None, password=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -46,6 +47,8 @@ impl ConsumerCorePy {
         check_shards: bool,
         connect_timeout: f64,
         response_timeout: f64,
+        username: Option<String>,
+        password: Option<String>,
     ) -> PyResult<Self> {
         let options = (|| {
             Ok::<_, Error>(ConsumerOptions {
@@ -65,6 +68,8 @@ impl ConsumerCorePy {
                 check_shards,
                 connection: ConnectionOptions {
                     nodes,
+                    username,
+                    password: password.map(Secret::new),
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
                     response_timeout: seconds("response_timeout", response_timeout)?,
                 },

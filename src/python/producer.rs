@@ -4,7 +4,7 @@ use super::args::{body, count, optional_seconds, seconds};
 use super::errors::{to_exception, to_py};
 use super::wait;
 use crate::error::Error;
-use crate::options::{ConnectionOptions, ProducerOptions};
+use crate::options::{ConnectionOptions, ProducerOptions, Secret};
 use crate::outbox::Offer;
 use crate::producer::Producer;
 use pyo3::prelude::*;
@@ -24,7 +24,7 @@ impl ProducerCorePy {
         name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
         pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
         send_timeout, create_group, check_shards, wait_replicas, wait_timeout, connect_timeout,
-        response_timeout,
+        response_timeout, username=None, password=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -47,6 +47,8 @@ impl ProducerCorePy {
         wait_timeout: f64,
         connect_timeout: f64,
         response_timeout: f64,
+        username: Option<String>,
+        password: Option<String>,
     ) -> PyResult<Self> {
         let options = (|| {
             Ok::<_, Error>(ProducerOptions {
@@ -66,6 +68,8 @@ impl ProducerCorePy {
                 wait_timeout: seconds("wait_timeout", wait_timeout)?,
                 connection: ConnectionOptions {
                     nodes,
+                    username,
+                    password: password.map(Secret::new),
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
                     response_timeout: seconds("response_timeout", response_timeout)?,
                 },

@@ -1,0 +1,113 @@
+"""Password and ACL authentication; credentials never show up in errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from redis.cluster import ClusterNode, RedisCluster
+
+import ami
+from helpers import drain
+
+PASSWORD = "t0p-secret-pw-for-tests"
+PRODUCER_RULES = [
+    "on",
+    ">producer-pw",
+    "resetkeys",
+    "~qu*",
+    "-@all",
+    "+xadd",
+    "+xgroup|create",
+    "+set",
+    "+wait",
+    "+ping",
+    "+cluster|slots",
+    "+cluster|shards",
+    "+cluster|nodes",
+    "+info",
+    "+hello",
+    "+command|docs",
+    "+readonly",
+]
+CONSUMER_RULES = [
+    "on",
+    ">consumer-pw",
+    "resetkeys",
+    "~qu*",
+    "-@all",
+    "+xreadgroup",
+    "+xack",
+    "+xdel",
+    "+xpending",
+    "+xautoclaim",
+    "+xclaim",
+    "+xgroup|create",
+    "+xadd",
+    "+multi",
+    "+exec",
+    "+set",
+    "+ping",
+    "+cluster|slots",
+    "+cluster|shards",
+    "+cluster|nodes",
+    "+info",
+    "+hello",
+    "+readonly",
+]
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[list[str]]:
+    with ami.LocalCluster(masters=3, password=PASSWORD) as cluster:
+        for node in cluster.nodes:
+            host, port = node.rsplit(":", 1)
+            admin = RedisCluster(host=host, port=int(port), password=PASSWORD)
+            target = admin.get_node(host=host, port=int(port))
+            admin.execute_command(
+                "ACL", "SETUSER", "producer", *PRODUCER_RULES, target_nodes=target
+            )
+            admin.execute_command(
+                "ACL", "SETUSER", "consumer", *CONSUMER_RULES, target_nodes=target
+            )
+            admin.close()
+        yield cluster.nodes
+
+
+def test_password_round_trip(secured: list[str], queue: str) -> None:
+    with ami.Producer(queue, nodes=secured, shards=3, password=PASSWORD) as producer:
+        producer.send_many([b"a", b"b", b"c"])
+    with ami.Consumer(queue, consumer="c", nodes=secured, shards=3, password=PASSWORD) as consumer:
+        assert sorted(m.body for m in drain(consumer, 3)) == [b"a", b"b", b"c"]
+
+
+def test_least_privilege_users_round_trip_without_denials(secured: list[str], queue: str) -> None:
+    producer_url = [f"redis://producer:producer-pw@{node}" for node in secured]
+    with ami.Producer(queue, nodes=producer_url, shards=3) as producer:
+        producer.send_many([b"%d" % i for i in range(100)])
+    with ami.Consumer(
+        queue, consumer="c", nodes=secured, shards=3, username="consumer", password="consumer-pw"
+    ) as consumer:
+        assert len(drain(consumer, 100)) == 100
+    host, port = secured[0].rsplit(":", 1)
+    admin = RedisCluster(startup_nodes=[ClusterNode(host, int(port))], password=PASSWORD)
+    try:
+        denials = admin.execute_command("ACL", "LOG", target_nodes=RedisCluster.ALL_NODES)
+    finally:
+        admin.close()
+    assert not any(entries for entries in denials.values()), denials
+
+
+def test_a_wrong_password_fails_fast_without_showing_it(secured: list[str], queue: str) -> None:
+    wrong = "wr0ng-pw-never-shown"
+    started = time.monotonic()
+    with pytest.raises(ami.ConnectError) as raised:
+        ami.Producer(queue, nodes=secured, password=wrong, connect_timeout=10.0)
+    assert time.monotonic() - started < 5.0, "a refused password is not retried"
+    assert wrong not in str(raised.value)
+    assert wrong not in repr(raised.value)
+    with pytest.raises(ami.ConnectError) as raised:
+        ami.Consumer(queue, consumer="c", nodes=[f"redis://u:{wrong}@{secured[0]}"])
+    assert wrong not in str(raised.value)
+    assert wrong not in raised.value.nodes
