@@ -1,1 +1,184 @@
-fn main() {}
+//! Hot paths of the core without a network: XADD pipeline encoding, XREADGROUP reply
+//! parsing, and the producer's and consumer's buffers.
+//!
+//! Run with `cargo bench --bench hot_paths`; sizes match the defaults of the Python API
+//! (`pipe_buffer_size` 50,000 for writes, a 1,000-entry read).
+
+use _ami::ack::AckBuffer;
+use _ami::batch::BodyBatch;
+use _ami::outbox::{Limits, Offer, Outbox, Take};
+use _ami::reply::parse_read_reply;
+use _ami::writer::xadd_pipeline;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use redis::Value;
+use std::hint::black_box;
+use std::time::Duration;
+
+const PIPELINE_MESSAGES: usize = 50_000;
+const READ_ENTRIES: usize = 1_000;
+const ACK_IDS: usize = 10_000;
+const SHARDS: usize = 10;
+const STREAM: &str = "qu{0}_bench";
+
+/// Body sizes measured: the Go ami's typical `{}` and a small JSON document.
+const BODY_SIZES: [usize; 2] = [2, 100];
+
+fn body(size: usize) -> Vec<u8> {
+    if size == 2 {
+        return b"{}".to_vec();
+    }
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn body_batch(size: usize, count: usize) -> BodyBatch {
+    let body = body(size);
+    let mut batch = BodyBatch::with_capacity(count);
+    for _ in 0..count {
+        batch.push(&body);
+    }
+    batch
+}
+
+fn bench_xadd_pipeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("xadd_pipeline");
+    group.throughput(Throughput::Elements(PIPELINE_MESSAGES as u64));
+    let indices: Vec<usize> = (0..PIPELINE_MESSAGES).collect();
+    for size in BODY_SIZES {
+        let batch = body_batch(size, PIPELINE_MESSAGES);
+        group.bench_function(format!("build/{size}B"), |b| {
+            b.iter(|| xadd_pipeline(black_box(STREAM), black_box(&batch), black_box(&indices)));
+        });
+        group.bench_function(format!("build+pack/{size}B"), |b| {
+            b.iter(|| {
+                let pipe = xadd_pipeline(black_box(STREAM), black_box(&batch), &indices);
+                pipe.get_packed_pipeline()
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A single-stream XREADGROUP reply as the server sends it: `[[key, [[id, [m, body]], ...]]]`.
+fn read_reply(entries: usize, body_size: usize) -> Value {
+    let body = body(body_size);
+    let base_ms = 1_700_000_000_000_u64;
+    let raw_entries = (0..entries)
+        .map(|i| {
+            let id = format!("{}-{}", base_ms + (i / 7) as u64, i % 7);
+            Value::Array(vec![
+                Value::BulkString(id.into_bytes()),
+                Value::Array(vec![
+                    Value::BulkString(b"m".to_vec()),
+                    Value::BulkString(body.clone()),
+                ]),
+            ])
+        })
+        .collect();
+    Value::Array(vec![Value::Array(vec![
+        Value::BulkString(STREAM.as_bytes().to_vec()),
+        Value::Array(raw_entries),
+    ])])
+}
+
+fn bench_parse_read_reply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_read_reply");
+    group.throughput(Throughput::Elements(READ_ENTRIES as u64));
+    for size in BODY_SIZES {
+        let reply = read_reply(READ_ENTRIES, size);
+        // The parser consumes the reply, so each iteration gets a fresh clone made
+        // outside the timed section.
+        group.bench_function(format!("{READ_ENTRIES}x{size}B"), |b| {
+            b.iter_batched(
+                || reply.clone(),
+                |reply| {
+                    let entries = parse_read_reply(reply).expect("valid reply");
+                    assert_eq!(entries.len(), READ_ENTRIES);
+                    entries
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+/// Offers `count` bodies, then takes and settles every batch, as sender and writer would.
+fn outbox_round(outbox: &Outbox, body: &[u8], count: usize) -> usize {
+    for _ in 0..count {
+        let offer = outbox.offer(black_box(body));
+        debug_assert_eq!(offer, Offer::Accepted);
+    }
+    let mut taken = 0;
+    while let Take::Batch(batch) = outbox.take(true) {
+        taken += batch.len();
+        outbox.settle(batch.len(), batch.byte_len());
+    }
+    taken
+}
+
+fn bench_outbox(c: &mut Criterion) {
+    let mut group = c.benchmark_group("outbox");
+    group.throughput(Throughput::Elements(PIPELINE_MESSAGES as u64));
+    for size in BODY_SIZES {
+        let body = body(size);
+        // The defaults of the Python API.
+        let outbox = Outbox::new(Limits {
+            messages: 1_000_000,
+            bytes: 512 * 1024 * 1024,
+            batch: PIPELINE_MESSAGES,
+            batch_bytes: 16 * 1024 * 1024,
+        });
+        group.bench_function(format!("offer+take/{size}B"), |b| {
+            b.iter(|| {
+                let taken = outbox_round(&outbox, &body, PIPELINE_MESSAGES);
+                assert_eq!(taken, PIPELINE_MESSAGES);
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Ids spread round-robin over the shards, as acks of a prefetch would arrive.
+fn ack_ids(count: usize) -> Vec<(usize, String)> {
+    (0..count)
+        .map(|i| (i % SHARDS, format!("1700000000000-{i}")))
+        .collect()
+}
+
+fn bench_ack_buffer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ack_buffer");
+    group.throughput(Throughput::Elements(ACK_IDS as u64));
+    let acks = AckBuffer::new(SHARDS, 1_000_000, 50_000);
+    // Building the id strings belongs to the binding layer, so it stays untimed.
+    group.bench_function(format!("offer+take/{ACK_IDS}"), |b| {
+        b.iter_batched(
+            || ack_ids(ACK_IDS),
+            |ids| {
+                let taken = acks.offer(ids.into_iter()).expect("open buffer");
+                let work = acks.take().expect("queued acks");
+                acks.settle(work.count);
+                assert_eq!(taken, work.count);
+                work
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    // Short runs and no plots keep the whole suite well under two minutes on a small machine.
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .nresamples(20_000)
+        .without_plots()
+}
+
+criterion_group! {
+    name = hot_paths;
+    config = config();
+    targets = bench_xadd_pipeline, bench_parse_read_reply, bench_outbox, bench_ack_buffer
+}
+criterion_main!(hot_paths);

@@ -7,7 +7,7 @@ use crate::options::ConnectionOptions;
 use crate::retry::Backoff;
 use redis::aio::ConnectionManagerConfig;
 use redis::cluster::ClusterClientBuilder;
-use redis::{ErrorKind, RedisError};
+use redis::{ClientTlsConfig, ErrorKind, RedisError, TlsCertificates, TlsMode};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -17,14 +17,14 @@ const LIBRARY_RETRIES: u32 = 4;
 
 /// Turns a seed (`host:port` or a `redis://` URL) into the URL redis-rs expects.
 pub fn node_url(node: &str) -> Result<String> {
-    if node.starts_with("redis://") {
+    if node.starts_with("redis://") || node.starts_with("rediss://") {
+        if node.contains('#') {
+            return Err(Error::invalid(
+                "nodes",
+                "URL fragments such as #insecure are refused; use tls_insecure_skip_verify",
+            ));
+        }
         return Ok(node.to_owned());
-    }
-    if node.starts_with("rediss://") {
-        return Err(Error::invalid(
-            "nodes",
-            "TLS (rediss://) is not supported yet",
-        ));
     }
     let bad = || {
         Error::invalid(
@@ -37,6 +37,29 @@ pub fn node_url(node: &str) -> Result<String> {
         return Err(bad());
     }
     Ok(format!("redis://{node}"))
+}
+
+/// Switches `redis://` to `rediss://` when TLS options are set.
+fn with_tls(url: &str, options: &ConnectionOptions) -> String {
+    match (options.tls.as_ref(), url.strip_prefix("redis://")) {
+        (Some(_), Some(rest)) => format!("rediss://{rest}"),
+        _ => url.to_owned(),
+    }
+}
+
+/// The certificates redis-rs needs, when any were given.
+fn certificates(options: &ConnectionOptions) -> Option<TlsCertificates> {
+    let tls = options.tls.as_ref()?;
+    if tls.ca.is_none() && tls.client_cert.is_none() {
+        return None;
+    }
+    Some(TlsCertificates {
+        client_tls: tls.client_cert.as_ref().map(|(cert, key)| ClientTlsConfig {
+            client_cert: cert.clone(),
+            client_key: key.expose().as_bytes().to_vec(),
+        }),
+        root_cert: tls.ca.clone(),
+    })
 }
 
 /// Puts `username`/`password` into a URL that carries none of its own.
@@ -106,7 +129,7 @@ pub async fn connect(
     let urls = options
         .nodes
         .iter()
-        .map(|n| node_url(n).map(|url| with_credentials(&url, options)))
+        .map(|n| node_url(n).map(|url| with_tls(&with_credentials(&url, options), options)))
         .collect::<Result<Vec<_>>>()?;
     let failed = |detail: &str| Error::Connect {
         nodes: redact(&options.nodes.join(",")),
@@ -139,18 +162,40 @@ async fn open(
     options: &ConnectionOptions,
     response_timeout: Duration,
 ) -> redis::RedisResult<Connection> {
-    let client = ClusterClientBuilder::new(urls.to_vec())
+    let mut builder = ClusterClientBuilder::new(urls.to_vec())
         .connection_timeout(options.connect_timeout)
         .response_timeout(response_timeout)
-        .retries(LIBRARY_RETRIES)
-        .build()?;
+        .retries(LIBRARY_RETRIES);
+    let tls = urls.iter().any(|url| url.starts_with("rediss://"));
+    if tls {
+        let insecure = options.tls.as_ref().is_some_and(|t| t.insecure_skip_verify);
+        builder = builder.tls(if insecure {
+            TlsMode::Insecure
+        } else {
+            TlsMode::Secure
+        });
+    }
+    if let Some(certs) = certificates(options) {
+        builder = builder.certs(certs);
+    }
+    let client = builder.build()?;
     match client.get_async_connection().await {
         Ok(cluster) => Ok(Connection::Cluster(cluster)),
         Err(e) if is_standalone(&e) => {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(options.connect_timeout))
                 .set_response_timeout(Some(response_timeout));
-            let client = redis::Client::open(urls[0].as_str())?;
+            let insecure = options.tls.as_ref().is_some_and(|t| t.insecure_skip_verify);
+            // redis-rs takes the insecure mode of a single server from the URL fragment.
+            let url = if insecure {
+                format!("{}#insecure", urls[0])
+            } else {
+                urls[0].clone()
+            };
+            let client = match certificates(options) {
+                Some(certs) => redis::Client::build_with_tls(url.as_str(), certs)?,
+                None => redis::Client::open(url.as_str())?,
+            };
             let single = client.get_connection_manager_with_config(config).await?;
             Ok(Connection::Standalone(single))
         }
@@ -166,7 +211,8 @@ fn is_standalone(error: &RedisError) -> bool {
 fn can_heal(error: &RedisError) -> bool {
     // redis-rs wraps refusals met on the initial connections in an I/O error, so the
     // text is the only witness left.
-    const REFUSALS: [&str; 4] = ["AuthenticationFailed", "WRONGPASS", "NOAUTH", "NOPERM"];
+    const REFUSALS: [&str; 5] =
+        ["AuthenticationFailed", "WRONGPASS", "NOAUTH", "NOPERM", "invalid peer certificate"];
     let text = error.to_string();
     let permanent = error.kind() == ErrorKind::AuthenticationFailed
         || REFUSALS.iter().any(|refusal| text.contains(refusal));

@@ -26,6 +26,16 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Certificates for TLS, in PEM. Without `ca` the system's trust store is used.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate and key, for servers that verify clients (mutual TLS).
+    pub client_cert: Option<(Vec<u8>, Secret)>,
+    /// Skips certificate verification: for tests only, it lets anyone in the middle read.
+    pub insecure_skip_verify: bool,
+}
+
 /// Where the cluster is and how long to wait for it.
 #[derive(Debug, Clone)]
 pub struct ConnectionOptions {
@@ -34,6 +44,8 @@ pub struct ConnectionOptions {
     /// ACL user; used with `password` for seeds whose URL carries no credentials.
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// TLS for every connection; `rediss://` seeds turn it on too.
+    pub tls: Option<TlsOptions>,
     pub connect_timeout: Duration,
     /// Longest wait for one reply; blocking reads add their `block` to it.
     pub response_timeout: Duration,
@@ -45,6 +57,7 @@ impl Default for ConnectionOptions {
             nodes: vec!["127.0.0.1:7001".to_owned()],
             username: None,
             password: None,
+            tls: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
         }

@@ -13,10 +13,10 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami._cluster_client import ClusterClient, crc16, key_slot
+from ami._inspect import ConsumerStats, QueueStats, inspect
 from ami._resp import RespConnection
 from ami.cluster import find_server_binary, pick_ports
 from ami.exceptions import ClusterError
-from ami._inspect import ConsumerStats, QueueStats, inspect
 from helpers import drain, stream_names, total_length, total_pending
 
 SHARDS = 3

@@ -52,6 +52,11 @@ class ProducerCore:
         response_timeout: float,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_insecure_skip_verify: bool = False,
     ) -> ProducerCore: ...
     def send(self, message: bytes | bytearray | str) -> None: ...
     def send_many(self, messages: Iterable[bytes | bytearray | str]) -> int: ...
@@ -88,6 +93,11 @@ class ConsumerCore:
         response_timeout: float,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_insecure_skip_verify: bool = False,
     ) -> ConsumerCore: ...
     def consume(self, max_messages: int, timeout: float | None = None) -> list[Message]: ...
     def ack(self, message: Message) -> None: ...

@@ -48,6 +48,11 @@ class AsyncProducer:
         response_timeout: float = 30.0,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -71,6 +76,11 @@ class AsyncProducer:
             response_timeout=response_timeout,
             username=username,
             password=password,
+            tls=tls,
+            tls_ca_file=tls_ca_file,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            tls_insecure_skip_verify=tls_insecure_skip_verify,
             on_error=on_error,
         )
         self._producer: Producer | None = None

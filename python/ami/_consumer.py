@@ -48,6 +48,8 @@ class Consumer:
             and acked off the queue, so a poison message cannot loop forever. None
             redelivers forever.
         check_shards: As for `Producer`.
+        username, password, tls, tls_ca_file, tls_cert_file, tls_key_file,
+        tls_insecure_skip_verify: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
         username: ACL user for seeds whose URL carries no credentials.
         password: Password (with `username`, or for ``requirepass``). It never appears
@@ -81,6 +83,11 @@ class Consumer:
         response_timeout: float = 30.0,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -104,6 +111,11 @@ class Consumer:
             response_timeout=response_timeout,
             username=username,
             password=password,
+            tls=tls,
+            tls_ca_file=tls_ca_file,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            tls_insecure_skip_verify=tls_insecure_skip_verify,
         )
         self._errors = ErrorPump(self._core, on_error)
 

@@ -63,6 +63,12 @@ class Producer:
         password: Password (with `username`, or for ``requirepass``). It never appears
             in `repr`, exceptions or logs.
         response_timeout: Seconds to wait for one reply.
+        tls: Connect with TLS (also implied by ``rediss://`` seeds and the files below).
+        tls_ca_file: PEM bundle of the CAs to trust; default the system's trust store.
+        tls_cert_file: Client certificate (PEM), for servers that verify clients.
+        tls_key_file: Its private key (PEM).
+        tls_insecure_skip_verify: Do not verify the server's certificate. Anyone on
+            the path can then read and change the traffic: for tests only.
         on_error: Called (from a background thread) with each `AmiError` the background
             work meets, retried ones included. Default: a warning on the ``ami`` logger.
 
@@ -94,6 +100,11 @@ class Producer:
         response_timeout: float = 30.0,
         username: str | None = None,
         password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
         self.name = name
@@ -118,6 +129,11 @@ class Producer:
             response_timeout=response_timeout,
             username=username,
             password=password,
+            tls=tls,
+            tls_ca_file=tls_ca_file,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            tls_insecure_skip_verify=tls_insecure_skip_verify,
         )
         self._errors = ErrorPump(self._core, on_error)
 

@@ -7,6 +7,7 @@ must not depend on a third-party Redis client.
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
@@ -32,11 +33,14 @@ class RespConnection:
         OSError: If the connection cannot be established.
     """
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float = 5.0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.host = host
         self.port = port
-        self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = tls.wrap_socket(sock, server_hostname=host) if tls else sock
         self._reader = self._sock.makefile("rb")
 
     def command(self, *args: Arg) -> Reply:
@@ -117,7 +121,11 @@ def encode_command(args: tuple[Arg, ...]) -> bytes:
 
 
 def connect(
-    host: str, port: int, timeout: float = 5.0, password: str | None = None
+    host: str,
+    port: int,
+    timeout: float = 5.0,
+    password: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> RespConnection:
     """Open a RESP2 connection.
 
@@ -126,6 +134,7 @@ def connect(
         port: Server TCP port.
         timeout: Timeout in seconds for connecting and for each socket operation.
         password: Sent with AUTH (the default user) when given.
+        tls: Speak TLS with this context.
 
     Returns:
         An open connection; close it with ``close()`` or use it as a context manager.
@@ -133,7 +142,7 @@ def connect(
     Raises:
         OSError: If the connection cannot be established.
     """
-    conn = RespConnection(host, port, timeout)
+    conn = RespConnection(host, port, timeout, tls)
     if password is not None:
         try:
             conn.command("AUTH", password)

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -417,6 +418,34 @@ def _stop_live_clusters() -> None:
             log.exception("failed to stop local cluster at exit")
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only local cluster.
+
+    Attributes:
+        cert_file: The servers' certificate (valid for 127.0.0.1).
+        key_file: Its private key.
+        ca_file: The CA that signed it, which clients trust.
+    """
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+    def server_config(self, port: int) -> dict[str, str]:
+        """Config lines that move a node to TLS on `port` and close its plain port."""
+        return {
+            "port": "0",
+            "tls-port": str(port),
+            "tls-cluster": "yes",
+            "tls-replication": "yes",
+            "tls-cert-file": _quote(self.cert_file),
+            "tls-key-file": _quote(self.key_file),
+            "tls-ca-cert-file": _quote(self.ca_file),
+            "tls-auth-clients": "no",
+        }
+
+
 class LocalCluster:
     """A Redis Cluster of local server processes listening on 127.0.0.1.
 
@@ -435,6 +464,8 @@ class LocalCluster:
             ``python -m ami cluster up``); stop them later via :meth:`from_dict`.
         password: ``requirepass`` (and ``masterauth``) of every node.
         cluster: False starts one standalone server (``masters=1, replicas=0``) instead.
+        tls: Serve TLS only (``port 0``, ``tls-cluster yes``, ``tls-replication yes``) with
+            these certificates; client certificates are not required.
 
     Raises:
         ValueError: On invalid sizes, timeouts or config values.
@@ -461,6 +492,7 @@ class LocalCluster:
         detach: bool = False,
         password: str | None = None,
         cluster: bool = True,
+        tls: TlsFiles | None = None,
     ) -> None:
         _validate(masters, replicas, node_timeout_ms, startup_timeout, extra_config or {})
         if not cluster and (masters, replicas) != (1, 0):
@@ -469,6 +501,7 @@ class LocalCluster:
         self.replicas = replicas
         self.password = password
         self.cluster = cluster
+        self.tls = tls
         self.server = server
         self.host = host
         self.node_timeout_ms = node_timeout_ms
@@ -736,7 +769,9 @@ class LocalCluster:
             if node.proc is not None and node.proc.poll() is not None:
                 return False
             try:
-                with connect(node.host, node.port, _CONNECT_TIMEOUT, self.password) as conn:
+                with connect(
+                    node.host, node.port, _CONNECT_TIMEOUT, self.password, self._tls_context()
+                ) as conn:
                     if conn.command("PING") == b"PONG":
                         return True
             except (OSError, RespError):
@@ -799,6 +834,8 @@ class LocalCluster:
         if not self.cluster:
             for key in ("cluster-enabled", "cluster-config-file", "cluster-node-timeout"):
                 del options[key]
+        if self.tls is not None:
+            options.update(self.tls.server_config(node.port))
         if self.password is not None:
             options["requirepass"] = _quote(self.password)
             options["masterauth"] = _quote(self.password)
@@ -860,14 +897,23 @@ class LocalCluster:
 
     # ----------------------------------------------------------------- forming
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        return ssl.create_default_context(cafile=self.tls.ca_file)
+
     def _identify(self) -> None:
         node = self._nodes[0]
-        with connect(node.host, node.port, _CONNECT_TIMEOUT, self.password) as conn:
+        with connect(
+            node.host, node.port, _CONNECT_TIMEOUT, self.password, self._tls_context()
+        ) as conn:
             self.server_name, self.server_version = _server_identity(conn)
 
     def _form_cluster(self, deadline: float) -> None:
         conns = {
-            node.port: connect(node.host, node.port, _CONNECT_TIMEOUT, self.password)
+            node.port: connect(
+                node.host, node.port, _CONNECT_TIMEOUT, self.password, self._tls_context()
+            )
             for node in self._nodes
         }
         try:

@@ -2,6 +2,7 @@
 
 use super::errors::invalid_message;
 use crate::error::Error;
+use crate::options::{Secret, TlsOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 use std::borrow::Cow;
@@ -48,4 +49,42 @@ pub fn body<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     Err(invalid_message(format!(
         "a message body must be bytes, bytearray or str, not {type_name}"
     )))
+}
+
+/// TLS options from file paths; `None` when TLS was not asked for.
+pub fn tls_options(
+    tls: bool,
+    ca_file: Option<&str>,
+    cert_file: Option<&str>,
+    key_file: Option<&str>,
+    insecure_skip_verify: bool,
+) -> Result<Option<TlsOptions>, Error> {
+    let wanted = tls || ca_file.is_some() || cert_file.is_some() || insecure_skip_verify;
+    if !wanted {
+        return Ok(None);
+    }
+    let client_cert = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => {
+            let key = String::from_utf8(read("tls_key_file", key)?)
+                .map_err(|_| Error::invalid("tls_key_file", "is not a PEM text file"))?;
+            Some((read("tls_cert_file", cert)?, Secret::new(key)))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(Error::invalid(
+                "tls_cert_file",
+                "needs tls_key_file, and the other way round",
+            ))
+        }
+    };
+    let ca = ca_file.map(|path| read("tls_ca_file", path)).transpose()?;
+    Ok(Some(TlsOptions {
+        ca,
+        client_cert,
+        insecure_skip_verify,
+    }))
+}
+
+fn read(option: &'static str, path: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::invalid(option, format!("cannot read {path:?}: {e}")))
 }

@@ -1,6 +1,6 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{body, count, optional_seconds, seconds};
+use super::args::{body, count, optional_seconds, seconds, tls_options};
 use super::errors::{to_exception, to_py};
 use super::wait;
 use crate::error::Error;
@@ -24,9 +24,10 @@ impl ProducerCorePy {
         name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
         pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
         send_timeout, create_group, check_shards, wait_replicas, wait_timeout, connect_timeout,
-        response_timeout, username=None, password=None,
+        response_timeout, username=None, password=None, tls=false, tls_ca_file=None,
+        tls_cert_file=None, tls_key_file=None, tls_insecure_skip_verify=false,
     ))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
     fn new(
         py: Python<'_>,
         name: String,
@@ -49,6 +50,11 @@ impl ProducerCorePy {
         response_timeout: f64,
         username: Option<String>,
         password: Option<String>,
+        tls: bool,
+        tls_ca_file: Option<&str>,
+        tls_cert_file: Option<&str>,
+        tls_key_file: Option<&str>,
+        tls_insecure_skip_verify: bool,
     ) -> PyResult<Self> {
         let options = (|| {
             Ok::<_, Error>(ProducerOptions {
@@ -70,6 +76,13 @@ impl ProducerCorePy {
                     nodes,
                     username,
                     password: password.map(Secret::new),
+                    tls: tls_options(
+                        tls,
+                        tls_ca_file,
+                        tls_cert_file,
+                        tls_key_file,
+                        tls_insecure_skip_verify,
+                    )?,
                     connect_timeout: seconds("connect_timeout", connect_timeout)?,
                     response_timeout: seconds("response_timeout", response_timeout)?,
                 },

@@ -1,0 +1,51 @@
+"""The benchmark machinery end to end, with tiny sizes: keys and positive rates only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ami import cli
+from ami.bench.config import CASES, CEILING
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_quick_bench_writes_a_complete_report(
+    nodes: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(
+        [
+            "bench",
+            "--quick",
+            "--messages",
+            "2000",
+            "--repeat",
+            "1",
+            "--nodes",
+            ",".join(nodes),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+
+    assert status == 0
+    [path] = tmp_path.glob("bench-*.json")
+    report = json.loads(path.read_text())
+    assert {"machine", "config", "throughput", "client_rss", "latency", "notes"} <= set(report)
+    assert report["machine"]["cpu_count"] >= 1
+    assert report["machine"]["server"]
+    expected = {case.key for case in CASES}
+    if shutil.which("redis-benchmark") is None:
+        expected.discard(CEILING.key)
+    cases_by_size: dict[int, set[str]] = {}
+    for row in report["throughput"]:
+        cases_by_size.setdefault(row["body_bytes"], set()).add(row["case"])
+    assert cases_by_size == {2: expected, 100: expected, 4096: expected}
+    assert all(row["msg_per_s"] > 0 for row in report["throughput"])
+    assert report["client_rss"]["all_unwritten"]
+    assert report["latency"]["p50_ms"] > 0
+    assert "msg/s" in capsys.readouterr().out

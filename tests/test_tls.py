@@ -1,0 +1,128 @@
+"""TLS: a TLS-only local cluster, certificates made by openssl at test time."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import drain
+
+import ami
+from ami.cluster import TlsFiles
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+def make_certificates(folder: Path) -> TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1, valid for a day."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=ami test CA",
+    )
+    openssl(
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "san.cnf",
+    )
+    return TlsFiles(
+        cert_file=str(folder / "server.crt"),
+        key_file=str(folder / "server.key"),
+        ca_file=str(folder / "ca.crt"),
+    )
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str]]:
+    files = make_certificates(tmp_path_factory.mktemp("certs"))
+    with ami.LocalCluster(masters=3, tls=files) as cluster:
+        yield cluster.nodes, files.ca_file
+
+
+def test_round_trip_over_tls(tls_cluster: tuple[list[str], str], queue: str) -> None:
+    nodes, ca_file = tls_cluster
+    with ami.Producer(queue, nodes=nodes, shards=3, tls_ca_file=ca_file) as producer:
+        producer.send_many([b"%d" % i for i in range(1_000)])
+    seeds = [f"rediss://{node}" for node in nodes]
+    with ami.Consumer(queue, consumer="c", nodes=seeds, shards=3, tls_ca_file=ca_file) as consumer:
+        assert len(drain(consumer, 1_000)) == 1_000
+
+
+def test_a_client_without_the_ca_fails_verification_fast(
+    tls_cluster: tuple[list[str], str], queue: str
+) -> None:
+    nodes, _ = tls_cluster
+    started = time.monotonic()
+    with pytest.raises(ami.ConnectError, match="(?i)certificate") as raised:
+        ami.Producer(queue, nodes=nodes, tls=True, connect_timeout=10.0)
+    assert time.monotonic() - started < 5.0
+    assert "127.0.0.1" in raised.value.nodes
+
+
+def test_plain_connections_to_a_tls_cluster_fail(tls_cluster: tuple[list[str], str]) -> None:
+    nodes, _ = tls_cluster
+    with pytest.raises(ami.ConnectError):
+        ami.Producer("q", nodes=nodes, connect_timeout=1.0)
+
+
+def test_skipping_verification_must_be_asked_for_by_name(
+    tls_cluster: tuple[list[str], str], queue: str
+) -> None:
+    nodes, _ = tls_cluster
+    with ami.Producer(queue, nodes=nodes, shards=1, tls_insecure_skip_verify=True) as producer:
+        producer.send(b"x")
+    with pytest.raises(ami.ConfigError):
+        ami.Producer(queue, nodes=[f"rediss://{nodes[0]}/#insecure"])
+
+
+def test_unreadable_certificate_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ami.ConfigError) as raised:
+        ami.Producer("q", nodes=["127.0.0.1:1"], tls_ca_file=str(tmp_path / "missing.pem"))
+    assert raised.value.option == "tls_ca_file"
+    with pytest.raises(ami.ConfigError):
+        ami.Producer("q", nodes=["127.0.0.1:1"], tls_cert_file=str(tmp_path / "c.pem"))
