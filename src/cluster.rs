@@ -211,8 +211,13 @@ fn is_standalone(error: &RedisError) -> bool {
 fn can_heal(error: &RedisError) -> bool {
     // redis-rs wraps refusals met on the initial connections in an I/O error, so the
     // text is the only witness left.
-    const REFUSALS: [&str; 5] =
-        ["AuthenticationFailed", "WRONGPASS", "NOAUTH", "NOPERM", "invalid peer certificate"];
+    const REFUSALS: [&str; 5] = [
+        "AuthenticationFailed",
+        "WRONGPASS",
+        "NOAUTH",
+        "NOPERM",
+        "invalid peer certificate",
+    ];
     let text = error.to_string();
     let permanent = error.kind() == ErrorKind::AuthenticationFailed
         || REFUSALS.iter().any(|refusal| text.contains(refusal));

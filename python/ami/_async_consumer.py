@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
+from typing import Any
 
 from ami import _ami
 from ami._consumer import Consumer, Message
@@ -55,34 +57,12 @@ class AsyncConsumer:
         tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
+        # Every keyword is passed on as it is: the sync client validates and documents it.
+        options: dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "name")}
         self.name = name
         self.consumer = consumer
         self._prefetch_count = prefetch_count
-        self._start = lambda: Consumer(
-            name,
-            consumer=consumer,
-            nodes=nodes,
-            shards=shards,
-            prefetch_count=prefetch_count,
-            block=block,
-            pending_buffer_size=pending_buffer_size,
-            pipe_buffer_size=pipe_buffer_size,
-            pipe_period=pipe_period,
-            ack_timeout=ack_timeout,
-            claim_idle=claim_idle,
-            max_deliveries=max_deliveries,
-            check_shards=check_shards,
-            connect_timeout=connect_timeout,
-            response_timeout=response_timeout,
-            username=username,
-            password=password,
-            tls=tls,
-            tls_ca_file=tls_ca_file,
-            tls_cert_file=tls_cert_file,
-            tls_key_file=tls_key_file,
-            tls_insecure_skip_verify=tls_insecure_skip_verify,
-            on_error=on_error,
-        )
+        self._start = functools.partial(Consumer, name, **options)
         self._consumer: Consumer | None = None
 
     async def start(self) -> AsyncConsumer:

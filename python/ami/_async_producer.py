@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 from ami._errors import ErrorHandler
 from ami._producer import Body, Producer
@@ -55,34 +57,10 @@ class AsyncProducer:
         tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
+        # Every keyword is passed on as it is: the sync client validates and documents it.
+        options: dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "name")}
         self.name = name
-        self._start = lambda: Producer(
-            name,
-            nodes=nodes,
-            shards=shards,
-            pending_buffer_size=pending_buffer_size,
-            pending_buffer_bytes=pending_buffer_bytes,
-            pipe_buffer_size=pipe_buffer_size,
-            pipe_buffer_bytes=pipe_buffer_bytes,
-            max_message_bytes=max_message_bytes,
-            pipe_period=pipe_period,
-            max_in_flight=max_in_flight,
-            delivery_timeout=delivery_timeout,
-            create_group=create_group,
-            check_shards=check_shards,
-            wait_replicas=wait_replicas,
-            wait_timeout=wait_timeout,
-            connect_timeout=connect_timeout,
-            response_timeout=response_timeout,
-            username=username,
-            password=password,
-            tls=tls,
-            tls_ca_file=tls_ca_file,
-            tls_cert_file=tls_cert_file,
-            tls_key_file=tls_key_file,
-            tls_insecure_skip_verify=tls_insecure_skip_verify,
-            on_error=on_error,
-        )
+        self._start = functools.partial(Producer, name, **options)
         self._producer: Producer | None = None
 
     async def start(self) -> AsyncProducer:

@@ -2,7 +2,7 @@
 
 use super::errors::invalid_message;
 use crate::error::Error;
-use crate::options::{Secret, TlsOptions};
+use crate::options::{ConnectionOptions, Secret, TlsOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 use std::borrow::Cow;
@@ -51,8 +51,41 @@ pub fn body<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     )))
 }
 
+/// The connection keywords every client takes, as Python passed them.
+pub struct ConnectionArgs<'a> {
+    pub nodes: Vec<String>,
+    pub connect_timeout: f64,
+    pub response_timeout: f64,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: bool,
+    pub tls_ca_file: Option<&'a str>,
+    pub tls_cert_file: Option<&'a str>,
+    pub tls_key_file: Option<&'a str>,
+    pub tls_insecure_skip_verify: bool,
+}
+
+impl ConnectionArgs<'_> {
+    pub fn into_options(self) -> Result<ConnectionOptions, Error> {
+        Ok(ConnectionOptions {
+            nodes: self.nodes,
+            username: self.username,
+            password: self.password.map(Secret::new),
+            tls: tls_options(
+                self.tls,
+                self.tls_ca_file,
+                self.tls_cert_file,
+                self.tls_key_file,
+                self.tls_insecure_skip_verify,
+            )?,
+            connect_timeout: seconds("connect_timeout", self.connect_timeout)?,
+            response_timeout: seconds("response_timeout", self.response_timeout)?,
+        })
+    }
+}
+
 /// TLS options from file paths; `None` when TLS was not asked for.
-pub fn tls_options(
+fn tls_options(
     tls: bool,
     ca_file: Option<&str>,
     cert_file: Option<&str>,

@@ -1,12 +1,12 @@
 //! `_ami.ConsumerCore`: the consumer as `ami.Consumer` drives it.
 
-use super::args::{count, optional_seconds, seconds, tls_options};
+use super::args::{count, optional_seconds, seconds, ConnectionArgs};
 use super::errors::{to_exception, to_py};
 use super::message::MessagePy;
 use super::wait;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
-use crate::options::{ConnectionOptions, ConsumerOptions, Secret};
+use crate::options::ConsumerOptions;
 use crate::reader::Delivery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -72,20 +72,19 @@ impl ConsumerCorePy {
                     .map(|n| count("max_deliveries", n).map(|n| n as u64))
                     .transpose()?,
                 check_shards,
-                connection: ConnectionOptions {
+                connection: ConnectionArgs {
                     nodes,
+                    connect_timeout,
+                    response_timeout,
                     username,
-                    password: password.map(Secret::new),
-                    tls: tls_options(
-                        tls,
-                        tls_ca_file,
-                        tls_cert_file,
-                        tls_key_file,
-                        tls_insecure_skip_verify,
-                    )?,
-                    connect_timeout: seconds("connect_timeout", connect_timeout)?,
-                    response_timeout: seconds("response_timeout", response_timeout)?,
-                },
+                    password,
+                    tls,
+                    tls_ca_file,
+                    tls_cert_file,
+                    tls_key_file,
+                    tls_insecure_skip_verify,
+                }
+                .into_options()?,
             })
         })()
         .map_err(to_py)?;

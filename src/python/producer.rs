@@ -1,10 +1,10 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{body, count, optional_seconds, seconds, tls_options};
+use super::args::{body, count, optional_seconds, seconds, ConnectionArgs};
 use super::errors::{to_exception, to_py};
 use super::wait;
 use crate::error::Error;
-use crate::options::{ConnectionOptions, ProducerOptions, Secret};
+use crate::options::ProducerOptions;
 use crate::outbox::Offer;
 use crate::producer::Producer;
 use pyo3::prelude::*;
@@ -72,20 +72,19 @@ impl ProducerCorePy {
                 check_shards,
                 wait_replicas: count("wait_replicas", wait_replicas)?,
                 wait_timeout: seconds("wait_timeout", wait_timeout)?,
-                connection: ConnectionOptions {
+                connection: ConnectionArgs {
                     nodes,
+                    connect_timeout,
+                    response_timeout,
                     username,
-                    password: password.map(Secret::new),
-                    tls: tls_options(
-                        tls,
-                        tls_ca_file,
-                        tls_cert_file,
-                        tls_key_file,
-                        tls_insecure_skip_verify,
-                    )?,
-                    connect_timeout: seconds("connect_timeout", connect_timeout)?,
-                    response_timeout: seconds("response_timeout", response_timeout)?,
-                },
+                    password,
+                    tls,
+                    tls_ca_file,
+                    tls_cert_file,
+                    tls_key_file,
+                    tls_insecure_skip_verify,
+                }
+                .into_options()?,
             })
         })()
         .map_err(to_py)?;
