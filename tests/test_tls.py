@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import drain
 
 import ami
 from ami.cluster import TlsFiles
+from helpers import drain
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -98,7 +98,7 @@ def test_a_client_without_the_ca_fails_verification_fast(
 ) -> None:
     nodes, _ = tls_cluster
     started = time.monotonic()
-    with pytest.raises(ami.ConnectError, match="(?i)certificate") as raised:
+    with pytest.raises(ami.ConnectError, match=r"(?i)certificate") as raised:
         ami.Producer(queue, nodes=nodes, tls=True, connect_timeout=10.0)
     assert time.monotonic() - started < 5.0
     assert "127.0.0.1" in raised.value.nodes

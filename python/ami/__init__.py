@@ -8,6 +8,7 @@ from ami._ami import Message, __version__
 from ami._async_consumer import AsyncConsumer
 from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
+from ami._dead_letters import DeadLetter, DeadLetters
 from ami._inspect import ConsumerStats, QueueStats, ShardStats, inspect
 from ami._producer import Producer
 from ami.cluster import LocalCluster
@@ -36,7 +37,9 @@ __all__ = [
     "ConnectError",
     "Consumer",
     "ConsumerStats",
+    "DeadLetter",
     "DeadLetteredError",
+    "DeadLetters",
     "DeliveryError",
     "InvalidEntryError",
     "InvalidMessageError",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cli_dlq import add_dlq_commands
 from ._cli_queue import add_queue_commands
 from .cluster import LocalCluster
 from .exceptions import AmiError, ClusterError
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_cluster_commands(commands)
     add_queue_commands(commands)
+    add_dlq_commands(commands)
     _add_demo_command(commands)
     _add_bench_command(commands)
     return parser
