@@ -1,0 +1,65 @@
+"""Node records shared by the launcher modules: a node's status and its bookkeeping."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# Log as ``<package>.cluster`` (``ami.cluster``), the module these helpers were split
+# out of, so logger names and filters that users configured keep working.
+log = logging.getLogger(__name__.split("._local_cluster", 1)[0] + ".cluster")
+
+_POLL_INTERVAL = 0.05
+_STOP_TIMEOUT = 5.0
+_CONNECT_TIMEOUT = 2.0
+_LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """Live status of one node, as reported by :meth:`LocalCluster.status`.
+
+    Attributes:
+        address: ``host:port`` of the node.
+        role: ``"master"`` or ``"replica"`` as reported by the node itself, or the
+            configured role followed by ``"?"`` when the node cannot be queried.
+        pid: Process id of the server.
+        alive: Whether the process is still running.
+        cluster_state: ``cluster_state`` from ``CLUSTER INFO`` (``"ok"``/``"fail"``), or
+            ``"down"``/``"unreachable"`` when it cannot be queried.
+    """
+
+    address: str
+    role: str
+    pid: int
+    alive: bool
+    cluster_state: str
+
+
+@dataclass
+class _Node:
+    host: str
+    port: int
+    role: str
+    dir: str
+    pid: int = 0
+    node_id: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.dir) / "node.log"
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(cannot read log: {exc})"
+    return "\n".join(content[-lines:]) or "(empty log)"
