@@ -65,19 +65,15 @@ impl Consumer {
         let group = group_name(&options.name);
         let rt = runtime();
         let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
+        // A cluster that is still forming is waited for, step by step, this long.
+        let patience = options.connection.connect_timeout;
         let (writer, readers) = rt.block_on(async {
             let mut writer =
                 connect(&options.connection, options.connection.response_timeout).await?;
             if options.check_shards {
-                check_shards(&mut writer, &options.name, options.shards).await?;
+                check_shards(&mut writer, &options.name, options.shards, patience).await?;
             }
-            ensure_groups(
-                &mut writer,
-                &streams,
-                &group,
-                options.connection.connect_timeout,
-            )
-            .await?;
+            ensure_groups(&mut writer, &streams, &group, patience).await?;
             let mut readers = Vec::with_capacity(streams.len());
             for _ in &streams {
                 readers.push(connect(&options.connection, read_timeout).await?);

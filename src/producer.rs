@@ -39,15 +39,16 @@ impl Producer {
             .map(|i| stream_name(&options.name, i))
             .collect();
         let rt = runtime();
+        // A cluster that is still forming is waited for, step by step, this long.
+        let patience = options.connection.connect_timeout;
         let connection = rt.block_on(async {
             let mut connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
             if options.check_shards {
-                check_shards(&mut connection, &options.name, options.shards).await?;
+                check_shards(&mut connection, &options.name, options.shards, patience).await?;
             }
             if options.create_group {
                 let group = group_name(&options.name);
-                let patience = options.connection.connect_timeout;
                 ensure_groups(&mut connection, &streams, &group, patience).await?;
             }
             Ok::<_, Error>(connection)
