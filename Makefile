@@ -34,12 +34,14 @@ test-rust: ## Rust unit tests (no interpreter, no server)
 test-python: ## pytest against local clusters the tests start
 	$(PY) -m pytest
 
-lint: $(STAMP) ## clippy, rustfmt, ruff, mypy
+lint: build ## clippy, rustfmt, ruff, mypy, stubtest
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --release --all-targets --features python -- -D warnings
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest ami._ami
 
 fmt: $(STAMP) ## format Rust and Python sources
 	cargo fmt
