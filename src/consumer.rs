@@ -10,7 +10,7 @@ use crate::groups::ensure_groups;
 use crate::meta::check_shards;
 use crate::naming::{dead_letter_stream_name, group_name, stream_name};
 use crate::notices::Notices;
-use crate::options::ConsumerOptions;
+use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
@@ -68,16 +68,12 @@ impl Consumer {
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
         let (writer, readers) = rt.block_on(async {
-            let mut writer =
-                connect(&options.connection, options.connection.response_timeout).await?;
+            let writer = connect(&options.connection, options.connection.response_timeout).await?;
             if options.check_shards {
-                check_shards(&mut writer, &options.name, options.shards, patience).await?;
+                check_shards(&writer, &options.name, options.shards, patience).await?;
             }
-            ensure_groups(&mut writer, &streams, &group, patience).await?;
-            let mut readers = Vec::with_capacity(streams.len());
-            for _ in &streams {
-                readers.push(connect(&options.connection, read_timeout).await?);
-            }
+            ensure_groups(&writer, &streams, &group, patience).await?;
+            let readers = connect_readers(&options.connection, read_timeout, streams.len()).await?;
             Ok::<_, Error>((writer, readers))
         })?;
         let (stop, _) = watch::channel(false);
@@ -341,6 +337,26 @@ impl ReaderEvents for Shared {
             deliveries,
         });
     }
+}
+
+/// One connection per shard reader, opened concurrently so start-up costs one round of
+/// slot discovery rather than one per shard.
+async fn connect_readers(
+    options: &ConnectionOptions,
+    read_timeout: Duration,
+    count: usize,
+) -> Result<Vec<Connection>> {
+    let mut connecting = tokio::task::JoinSet::new();
+    for shard in 0..count {
+        let options = options.clone();
+        connecting.spawn(async move { (shard, connect(&options, read_timeout).await) });
+    }
+    let mut readers: Vec<Option<Connection>> = vec![None; count];
+    while let Some(joined) = connecting.join_next().await {
+        let (shard, connection) = joined.expect("connecting a reader never panics");
+        readers[shard] = Some(connection?);
+    }
+    Ok(readers.into_iter().flatten().collect())
 }
 
 async fn run_acker(shared: Arc<Shared>, connection: Connection) {

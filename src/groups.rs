@@ -2,7 +2,7 @@
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::retry::{classify, Backoff, Disposition};
+use crate::retry::until_deadline;
 use tokio::time::{Duration, Instant};
 
 /// `XGROUP CREATE stream group $ MKSTREAM`, as the Go ami does; an existing group is kept.
@@ -27,30 +27,24 @@ pub async fn ensure_group(
 
 /// Ensures the group on every stream, retrying passing cluster errors until `patience`.
 pub async fn ensure_groups(
-    connection: &mut Connection,
+    connection: &Connection,
     streams: &[String],
     group: &str,
     patience: Duration,
 ) -> Result<()> {
     let deadline = Instant::now() + patience;
     for stream in streams {
-        let mut backoff = Backoff::default();
-        loop {
-            match ensure_group(connection, stream, group).await {
-                Ok(()) => break,
-                Err(e) if classify(&e) == Disposition::Retry && Instant::now() < deadline => {
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-                Err(e) => {
-                    return Err(Error::Server {
-                        command: "XGROUP CREATE",
-                        key: stream.clone(),
-                        code: e.code().unwrap_or_default().to_owned(),
-                        detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
-                    })
-                }
-            }
-        }
+        let created = until_deadline(deadline, || {
+            let mut connection = connection.clone();
+            async move { ensure_group(&mut connection, stream, group).await }
+        })
+        .await;
+        created.map_err(|e| Error::Server {
+            command: "XGROUP CREATE",
+            key: stream.clone(),
+            code: e.code().unwrap_or_default().to_owned(),
+            detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
+        })?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::retry::{classify, Backoff, Disposition};
+use crate::retry::until_deadline;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -15,37 +15,29 @@ pub fn shards_key(name: &str) -> String {
 /// Records `shards` for queue `name` if no count is recorded yet, else checks it.
 /// A cluster still forming (slots not covered yet) is waited for up to `patience`.
 pub async fn check_shards(
-    connection: &mut Connection,
+    connection: &Connection,
     name: &str,
     shards: usize,
     patience: Duration,
 ) -> Result<()> {
     let key = shards_key(name);
-    let deadline = Instant::now() + patience;
-    let mut backoff = Backoff::default();
-    let recorded: Option<String> = loop {
-        let reply = redis::cmd("SET")
+    let recorded: Option<String> = until_deadline(Instant::now() + patience, || {
+        let mut connection = connection.clone();
+        let set = redis::cmd("SET")
             .arg(&key)
             .arg(shards)
             .arg("NX")
             .arg("GET")
-            .query_async(connection)
-            .await;
-        match reply {
-            Ok(recorded) => break recorded,
-            Err(e) if classify(&e) == Disposition::Retry && Instant::now() < deadline => {
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-            Err(e) => {
-                return Err(Error::Server {
-                    command: "SET",
-                    key,
-                    code: e.code().unwrap_or_default().to_owned(),
-                    detail: e.to_string(),
-                })
-            }
-        }
-    };
+            .clone();
+        async move { set.query_async(&mut connection).await }
+    })
+    .await
+    .map_err(|e| Error::Server {
+        command: "SET",
+        key: key.clone(),
+        code: e.code().unwrap_or_default().to_owned(),
+        detail: e.to_string(),
+    })?;
     match recorded {
         None => Ok(()),
         Some(value) if value == shards.to_string() => Ok(()),

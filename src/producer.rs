@@ -42,14 +42,14 @@ impl Producer {
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
         let connection = rt.block_on(async {
-            let mut connection =
+            let connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
             if options.check_shards {
-                check_shards(&mut connection, &options.name, options.shards, patience).await?;
+                check_shards(&connection, &options.name, options.shards, patience).await?;
             }
             if options.create_group {
                 let group = group_name(&options.name);
-                ensure_groups(&mut connection, &streams, &group, patience).await?;
+                ensure_groups(&connection, &streams, &group, patience).await?;
             }
             Ok::<_, Error>(connection)
         })?;

@@ -1,7 +1,9 @@
 //! Which failures are worth retrying, and how long to wait before the next try.
 
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use std::future::Future;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What to do about a failed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,24 @@ pub fn classify(error: &RedisError) -> Disposition {
         | ErrorKind::ClusterConnectionNotFound
         | ErrorKind::Io => Disposition::Retry,
         _ => error.code().map_or(Disposition::Fatal, classify_code),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `deadline` passes, pausing with
+/// backoff after each passing error (a cluster still forming, a failover).
+pub async fn until_deadline<T, F, Fut>(deadline: Instant, mut attempt: F) -> RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = RedisResult<T>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        match attempt().await {
+            Err(e) if classify(&e) == Disposition::Retry && Instant::now() < deadline => {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            outcome => return outcome,
+        }
     }
 }
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Iterable
-from types import TracebackType
 from typing import Any
 
 from ami import _ami
+from ami._async_client import AsyncClient
 from ami._consumer import Consumer, Message
 from ami._errors import ErrorHandler
-from ami.exceptions import ClientClosedError
 
 # Longest wait one worker thread makes before the loop looks again (and sees a cancel).
 _WAIT_SLICE = 0.25
 
 
-class AsyncConsumer:
+class AsyncConsumer(AsyncClient[Consumer]):
     """`Consumer` for asyncio: the same options, verbs that never block the event loop.
 
     Waits run in a worker thread with the GIL released, one thread hop per batch of
@@ -58,23 +57,13 @@ class AsyncConsumer:
         on_error: ErrorHandler | None = None,
     ) -> None:
         # Every keyword is passed on as it is: the sync client validates and documents it.
-        options: dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "name")}
+        options: dict[str, Any] = {
+            k: v for k, v in locals().items() if k not in ("self", "name", "__class__")
+        }
         self.name = name
         self.consumer = consumer
         self._prefetch_count = prefetch_count
-        self._start = functools.partial(Consumer, name, **options)
-        self._consumer: Consumer | None = None
-
-    async def start(self) -> AsyncConsumer:
-        """Connects and starts reading (in a worker thread). Called by ``async with``.
-
-        Raises:
-            ConfigError: An option is invalid.
-            ConnectError: The cluster could not be reached within `connect_timeout`.
-        """
-        if self._consumer is None:
-            self._consumer = await asyncio.to_thread(self._start)
-        return self
+        super().__init__("consumer", functools.partial(Consumer, name, **options))
 
     async def consume(self, max_messages: int = 1000, timeout: float | None = 1.0) -> list[Message]:
         """As `Consumer.consume`, awaited.
@@ -132,43 +121,9 @@ class AsyncConsumer:
         """As `Consumer.touch`, awaited."""
         return await asyncio.to_thread(self._started().touch, *messages)
 
-    async def flush(self, timeout: float | None = None) -> int:
-        """As `Consumer.flush`, awaited."""
-        return await asyncio.to_thread(self._started().flush, timeout)
-
     def stop(self) -> None:
         """Stops reading; iteration ends once what was read has been yielded."""
         self._started().stop()
-
-    async def close(self, timeout: float | None = None) -> None:
-        """As `Consumer.close`, awaited. Safe to call twice, or before `start`."""
-        if self._consumer is not None:
-            await asyncio.to_thread(self._consumer.close, timeout)
-
-    def stats(self) -> dict[str, int]:
-        """As `Consumer.stats`."""
-        return self._started().stats()
-
-    @property
-    def closed(self) -> bool:
-        """True once `close` was called."""
-        return self._consumer is not None and self._consumer.closed
-
-    def _started(self) -> Consumer:
-        if self._consumer is None:
-            raise ClientClosedError("consumer is not started: use `async with` or `await start()`")
-        return self._consumer
-
-    async def __aenter__(self) -> AsyncConsumer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
 
+from ami._async_client import AsyncClient
 from ami._errors import ErrorHandler
 from ami._producer import Body, Producer
-from ami.exceptions import ClientClosedError
 
 # How long one wait for buffer space may hold a worker thread before it looks again.
 _SPACE_WAIT = 0.1
 
 
-class AsyncProducer:
+class AsyncProducer(AsyncClient[Producer]):
     """`Producer` for asyncio: the same options, verbs that never block the event loop.
 
     Waits (connecting, a full buffer, `flush`, `close`) run in a worker thread with the
@@ -58,21 +57,11 @@ class AsyncProducer:
         on_error: ErrorHandler | None = None,
     ) -> None:
         # Every keyword is passed on as it is: the sync client validates and documents it.
-        options: dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "name")}
+        options: dict[str, Any] = {
+            k: v for k, v in locals().items() if k not in ("self", "name", "__class__")
+        }
         self.name = name
-        self._start = functools.partial(Producer, name, **options)
-        self._producer: Producer | None = None
-
-    async def start(self) -> AsyncProducer:
-        """Connects (in a worker thread). Called by ``async with``.
-
-        Raises:
-            ConfigError: An option is invalid.
-            ConnectError: The cluster could not be reached within `connect_timeout`.
-        """
-        if self._producer is None:
-            self._producer = await asyncio.to_thread(self._start)
-        return self
+        super().__init__("producer", functools.partial(Producer, name, **options))
 
     async def send(self, body: Body) -> None:
         """Queues one message; waits without blocking the loop while the buffer is full."""
@@ -95,42 +84,8 @@ class AsyncProducer:
             pending = pending[core.try_send_many(pending) :]
         return total
 
-    async def flush(self, timeout: float | None = None) -> int:
-        """As `Producer.flush`, awaited."""
-        return await asyncio.to_thread(self._started().flush, timeout)
-
-    async def close(self, timeout: float | None = None) -> None:
-        """As `Producer.close`, awaited. Safe to call twice, or before `start`."""
-        if self._producer is not None:
-            await asyncio.to_thread(self._producer.close, timeout)
-
-    def stats(self) -> dict[str, int]:
-        """As `Producer.stats`."""
-        return self._started().stats()
-
-    @property
-    def closed(self) -> bool:
-        """True once `close` was called."""
-        return self._producer is not None and self._producer.closed
-
     def __len__(self) -> int:
-        return 0 if self._producer is None else len(self._producer)
-
-    def _started(self) -> Producer:
-        if self._producer is None:
-            raise ClientClosedError("producer is not started: use `async with` or `await start()`")
-        return self._producer
-
-    async def __aenter__(self) -> AsyncProducer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
+        return 0 if self._client is None else len(self._client)
 
     def __repr__(self) -> str:
         return f"<ami.AsyncProducer {self.name!r} {'closed' if self.closed else 'open'}>"

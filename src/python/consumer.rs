@@ -88,7 +88,6 @@ impl ConsumerCorePy {
             })
         })()
         .map_err(to_py)?;
-        options.validate().map_err(to_py)?;
         let consumer = py.detach(|| Consumer::start(options)).map_err(to_py)?;
         let streams = consumer
             .streams()

@@ -89,7 +89,6 @@ impl ProducerCorePy {
         })()
         .map_err(to_py)?;
         let send_timeout = optional_seconds("send_timeout", send_timeout).map_err(to_py)?;
-        options.validate().map_err(to_py)?;
         let producer = py.detach(|| Producer::start(options)).map_err(to_py)?;
         Ok(Self {
             producer,
