@@ -4,12 +4,20 @@ seed is skipped."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from redis.cluster import RedisCluster
 
 import ami
 from helpers import drain
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def test_wrongtype_fails_fast_naming_the_key(
@@ -34,8 +42,9 @@ def test_a_vanished_stream_and_group_are_recreated_and_reported(
     with ami.Consumer(
         queue, consumer="c", nodes=nodes, shards=1, block=0.1, on_error=errors.append
     ) as consumer:
-        redis_client.delete(f"qu{{0}}_{queue}")
-        time.sleep(1.5)  # the reader meets NOGROUP and recreates the group
+        stream = f"qu{{0}}_{queue}"
+        redis_client.delete(stream)
+        wait_until(lambda: redis_client.exists(stream) == 1, "the group to be recreated")
         with ami.Producer(queue, nodes=nodes, shards=1, create_group=False) as producer:
             producer.send(b"after")
         received = drain(consumer, 1, idle=10.0)
