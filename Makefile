@@ -38,15 +38,15 @@ lint: build ## clippy, rustfmt, ruff, mypy, stubtest
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --release --all-targets --features python -- -D warnings
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest ami._ami
 
 fmt: $(STAMP) ## format Rust and Python sources
 	cargo fmt
-	$(VENV)/bin/ruff format python tests
-	$(VENV)/bin/ruff check --fix python tests
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
 
 bench: build ## benchmarks: criterion hot paths, then end-to-end against a local cluster
 	cargo bench --bench hot_paths
