@@ -1,13 +1,9 @@
-//! Batched acknowledgements: ids gather per shard, a task writes XACK+XDEL per stream.
+//! Batched acknowledgements: ids gather per shard until the acker takes them.
 
-use crate::connection::Connection;
 use crate::error::Error;
-use crate::retry::{classify, classify_code, Backoff, Disposition};
 use parking_lot::{Condvar, Mutex};
-use redis::Value;
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 pub struct AckBuffer {
     state: Mutex<State>,
@@ -127,53 +123,6 @@ impl AckBuffer {
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.state.lock().closed
-    }
-}
-
-/// Writes `XACK stream group ids…` and `XDEL stream ids…` in one pipeline, retrying
-/// passing errors until `deadline`. Returns the error that made it give up.
-pub async fn ack_and_delete(
-    mut connection: Connection,
-    stream: &str,
-    group: &str,
-    ids: &[String],
-    deadline: Instant,
-    on_retry: &(dyn Fn(Error) + Send + Sync),
-) -> Result<(), Error> {
-    let mut backoff = Backoff::default();
-    loop {
-        let mut pipe = redis::pipe();
-        pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
-        pipe.cmd("XDEL").arg(stream).arg(ids);
-        let disposition_and_error = match connection.pipeline_for(stream, pipe, 2).await {
-            Ok(replies) => match replies.iter().find_map(|r| match r {
-                Value::ServerError(e) => Some(e.clone()),
-                _ => None,
-            }) {
-                None => return Ok(()),
-                Some(e) => (
-                    classify_code(e.code()),
-                    ack_error(stream, e.code(), e.details().unwrap_or_default()),
-                ),
-            },
-            Err(e) => (classify(&e), ack_error(stream, "", &e.to_string())),
-        };
-        let (disposition, error) = disposition_and_error;
-        let delay = backoff.next_delay();
-        if disposition != Disposition::Retry || Instant::now() + delay > deadline {
-            return Err(error);
-        }
-        on_retry(error);
-        tokio::time::sleep(delay).await;
-    }
-}
-
-fn ack_error(stream: &str, code: &str, detail: &str) -> Error {
-    Error::Server {
-        command: "XACK",
-        key: stream.to_owned(),
-        code: code.to_owned(),
-        detail: detail.to_owned(),
     }
 }
 

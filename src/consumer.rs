@@ -1,7 +1,8 @@
 //! The consumer: per-shard readers fill a bounded prefetch, the application takes
 //! batches from it, and acks go back through the ack buffer.
 
-use crate::ack::{ack_and_delete, AckBuffer, AckWork};
+use crate::ack::{AckBuffer, AckWork};
+use crate::ack_write::{sort_ids, AckWriter};
 use crate::claim::Claimer;
 use crate::cluster::connect;
 use crate::connection::Connection;
@@ -35,6 +36,7 @@ struct Shared {
     streams: Vec<String>,
     group: String,
     acks: AckBuffer,
+    ack_writer: AckWriter,
     notices: Notices,
     counters: ConsumerCounters,
 }
@@ -84,11 +86,13 @@ impl Consumer {
             options.pending_buffer_size,
             options.pipe_buffer_size,
         );
+        let ack_writer = AckWriter::new(options.trim_acked);
         let shared = Arc::new(Shared {
             options,
             streams,
             group,
             acks,
+            ack_writer,
             notices: Notices::default(),
             counters: ConsumerCounters::default(),
         });
@@ -379,7 +383,8 @@ async fn run_acker(shared: Arc<Shared>, connection: Connection) {
 /// Writes the acks of every shard concurrently, each in chunks of `pipe_buffer_size`.
 async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork) {
     let mut tasks = tokio::task::JoinSet::new();
-    for (shard, ids) in work.per_shard {
+    for (shard, mut ids) in work.per_shard {
+        sort_ids(&mut ids);
         for chunk in ids.chunks(shared.options.pipe_buffer_size) {
             let chunk = chunk.to_vec();
             let shared = Arc::clone(shared);
@@ -391,9 +396,10 @@ async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork
                     shared.counters.retried.add(1);
                     shared.notices.report(error);
                 };
-                let written =
-                    ack_and_delete(connection, stream, &shared.group, &chunk, deadline, &report)
-                        .await;
+                let written = shared
+                    .ack_writer
+                    .write(connection, stream, &shared.group, &chunk, deadline, &report)
+                    .await;
                 match written {
                     Ok(()) => shared.counters.acked.add(chunk.len() as u64),
                     Err(error) => {

@@ -2,6 +2,7 @@
 //! the Go ami. The core runs on tokio; `python/` is the only module that knows `PyO3`.
 
 pub mod ack;
+pub mod ack_write;
 pub mod batch;
 pub mod claim;
 pub mod cluster;

@@ -184,6 +184,9 @@ pub struct ConsumerOptions {
     pub max_deliveries: Option<u64>,
     /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
     pub check_shards: bool,
+    /// Delete acked entries below the group's oldest unacked one with `XTRIM MINID` (a
+    /// server script) and `XDEL` only the rest; `false` sends plain `XACK` + `XDEL`.
+    pub trim_acked: bool,
     pub connection: ConnectionOptions,
 }
 
@@ -202,6 +205,7 @@ impl Default for ConsumerOptions {
             claim_idle: Some(Duration::from_secs(60)),
             max_deliveries: Some(10),
             check_shards: true,
+            trim_acked: true,
             connection: ConnectionOptions::default(),
         }
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from redis.cluster import RedisCluster
 
 import ami
@@ -33,3 +35,37 @@ def drain(
         if ack:
             consumer.ack_many(batch)
     return received
+
+
+def check_acks_delete_exactly_the_acked_entries(
+    nodes: list[str], client: RedisCluster, queue: str, *, trim_acked: bool
+) -> None:
+    """Acks from two consumers, below and above each other's unacked entries, delete
+    exactly the acked entries; nothing unacked or undelivered leaves the stream."""
+    with ami.Producer(queue, nodes=nodes, shards=1) as producer:
+        producer.send_many([b"%d" % i for i in range(2000)])
+    [stream] = stream_names(queue, 1)
+    every_id = [entry_id.decode() for entry_id, _ in client.xrange(stream)]
+    options = {"nodes": nodes, "shards": 1, "prefetch_count": 50, "trim_acked": trim_acked}
+    with (
+        ami.Consumer(queue, consumer="slow", **options) as slow,
+        ami.Consumer(queue, consumer="fast", **options) as fast,
+    ):
+        held = slow.consume(50, timeout=5.0)
+        taken = fast.consume(300, timeout=5.0)
+        acked = taken[::2] + held[1::2]
+        random.Random(7).shuffle(acked)
+        assert fast.ack_many(m for m in acked if m in taken) + slow.ack_many(
+            m for m in acked if m in held
+        ) == len(acked)
+        assert fast.flush(5.0) == 0
+        assert slow.flush(5.0) == 0
+        left = {entry_id.decode() for entry_id, _ in client.xrange(stream)}
+        assert left == set(every_id) - {m.id for m in acked}
+    received = []
+    for name in ("slow", "fast"):
+        with ami.Consumer(queue, consumer=name, **options) as consumer:
+            received += drain(consumer, 2000, idle=1.0)
+    assert sorted(m.id for m in received) == sorted(set(every_id) - {m.id for m in acked})
+    assert total_length(client, queue, 1) == 0
+    assert total_pending(client, queue, 1) == 0

@@ -9,7 +9,7 @@ import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
-from helpers import drain
+from helpers import drain, total_length
 
 PASSWORD = "t0p-secret-pw-for-tests"
 PRODUCER_RULES = [
@@ -44,6 +44,9 @@ CONSUMER_RULES = [
     "+xautoclaim",
     "+xclaim",
     "+xgroup|create",
+    "+eval",
+    "+xinfo|groups",
+    "+xtrim",
     "+xadd",
     "+multi",
     "+exec",
@@ -70,6 +73,9 @@ def secured() -> Iterator[list[str]]:
             )
             admin.execute_command(
                 "ACL", "SETUSER", "consumer", *CONSUMER_RULES, target_nodes=target
+            )
+            admin.execute_command(
+                "ACL", "SETUSER", "no-scripts", *CONSUMER_RULES, "-eval", target_nodes=target
             )
             admin.close()
         yield cluster.nodes
@@ -111,3 +117,23 @@ def test_a_wrong_password_fails_fast_without_showing_it(secured: list[str], queu
         ami.Consumer(queue, consumer="c", nodes=[f"redis://u:{wrong}@{secured[0]}"])
     assert wrong not in str(raised.value)
     assert wrong not in raised.value.nodes
+
+
+def test_a_consumer_that_may_not_run_scripts_acks_with_xdel(
+    secured: list[str], queue: str
+) -> None:
+    with ami.Producer(queue, nodes=secured, shards=3, password=PASSWORD) as producer:
+        producer.send_many([b"%d" % i for i in range(300)])
+    seeds = [f"redis://no-scripts:consumer-pw@{node}" for node in secured]
+    errors: list[ami.AmiError] = []
+    with ami.Consumer(queue, consumer="c", nodes=seeds, shards=3, on_error=errors.append) as c:
+        assert len(drain(c, 300)) == 300
+        assert c.flush(5.0) == 0
+        assert c.stats()["acked"] == 300
+    assert errors == []
+    host, port = secured[0].rsplit(":", 1)
+    admin = RedisCluster(startup_nodes=[ClusterNode(host, int(port))], password=PASSWORD)
+    try:
+        assert total_length(admin, queue, 3) == 0
+    finally:
+        admin.close()

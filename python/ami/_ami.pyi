@@ -89,6 +89,7 @@ class ConsumerCore:
         claim_idle: float | None,
         max_deliveries: int | None,
         check_shards: bool,
+        trim_acked: bool,
         connect_timeout: float,
         response_timeout: float,
         username: str | None = None,

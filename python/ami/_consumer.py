@@ -19,7 +19,7 @@ class Consumer:
     One reader per shard stream fills a bounded prefetch: first the entries this
     consumer name received before but never acked (so a restarted consumer gets its
     unfinished work back first), then new ones. `ack` queues the id; a background task
-    writes XACK and XDEL per stream in batches.
+    writes XACK per stream in batches and deletes the acked entries (see `trim_acked`).
 
     Delivery is at least once: a message that is not acked stays pending for this
     consumer name and is delivered again when a consumer of that name starts.
@@ -35,7 +35,7 @@ class Consumer:
             polls instead. Longer blocks mean fewer idle round trips but a slower `stop`.
         pending_buffer_size: Most acks held before `ack` blocks. Acks not yet written
             when a process dies are lost, and their messages are delivered again.
-        pipe_buffer_size: Most ids per XACK+XDEL pipeline.
+        pipe_buffer_size: Most ids per ack write to one stream.
         pipe_period: Seconds acks may gather before they are written.
         ack_timeout: Seconds an ack batch may spend retrying before it is reported and
             dropped (its messages stay pending and come back).
@@ -48,6 +48,11 @@ class Consumer:
             and acked off the queue, so a poison message cannot loop forever. None
             redelivers forever.
         check_shards: As for `Producer`.
+        trim_acked: Delete acked entries that are below the group's oldest unacked one
+            with one ``XTRIM MINID``, and XDEL only the rest, in one server script per
+            batch. The stream ends up as plain XACK+XDEL leaves it, at a fraction of
+            the server's cost (XDEL scans a stream node per id). False sends plain
+            XACK+XDEL; a server that refuses scripts (no ``+eval``) gets that anyway.
         username, password, tls, tls_ca_file, tls_cert_file, tls_key_file,
         tls_insecure_skip_verify: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
@@ -79,6 +84,7 @@ class Consumer:
         claim_idle: float | None = 60.0,
         max_deliveries: int | None = 10,
         check_shards: bool = True,
+        trim_acked: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         username: str | None = None,
@@ -107,6 +113,7 @@ class Consumer:
             claim_idle=claim_idle,
             max_deliveries=max_deliveries,
             check_shards=check_shards,
+            trim_acked=trim_acked,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
             username=username,

@@ -26,7 +26,7 @@ impl ConsumerCorePy {
     #[pyo3(signature = (
         name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
         pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries, check_shards,
-        connect_timeout, response_timeout,
+        trim_acked, connect_timeout, response_timeout,
         username=None, password=None, tls=false, tls_ca_file=None, tls_cert_file=None,
         tls_key_file=None, tls_insecure_skip_verify=false,
     ))]
@@ -46,6 +46,7 @@ impl ConsumerCorePy {
         claim_idle: Option<f64>,
         max_deliveries: Option<i64>,
         check_shards: bool,
+        trim_acked: bool,
         connect_timeout: f64,
         response_timeout: f64,
         username: Option<String>,
@@ -72,6 +73,7 @@ impl ConsumerCorePy {
                     .map(|n| count("max_deliveries", n).map(|n| n as u64))
                     .transpose()?,
                 check_shards,
+                trim_acked,
                 connection: ConnectionArgs {
                     nodes,
                     connect_timeout,
