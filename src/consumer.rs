@@ -2,7 +2,7 @@
 //! batches from it, and acks go back through the ack buffer.
 
 use crate::ack::{AckBuffer, AckWork};
-use crate::ack_write::{sort_ids, AckWriter};
+use crate::ack_write::AckWriter;
 use crate::claim::Claimer;
 use crate::cluster::connect;
 use crate::connection::Connection;
@@ -383,8 +383,7 @@ async fn run_acker(shared: Arc<Shared>, connection: Connection) {
 /// Writes the acks of every shard concurrently, each in chunks of `pipe_buffer_size`.
 async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork) {
     let mut tasks = tokio::task::JoinSet::new();
-    for (shard, mut ids) in work.per_shard {
-        sort_ids(&mut ids);
+    for (shard, ids) in work.per_shard {
         for chunk in ids.chunks(shared.options.pipe_buffer_size) {
             let chunk = chunk.to_vec();
             let shared = Arc::clone(shared);
@@ -398,7 +397,14 @@ async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork
                 };
                 let written = shared
                     .ack_writer
-                    .write(connection, stream, &shared.group, &chunk, deadline, &report)
+                    .write(
+                        &connection,
+                        stream,
+                        &shared.group,
+                        &chunk,
+                        deadline,
+                        &report,
+                    )
                     .await;
                 match written {
                     Ok(()) => shared.counters.acked.add(chunk.len() as u64),

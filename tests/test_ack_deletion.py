@@ -18,7 +18,5 @@ def test_acks_delete_exactly_the_acked_entries(
     nodes: list[str], redis_client: RedisCluster, queue: str, trim_acked: bool
 ) -> None:
     calls_before = script_calls(redis_client)
-    check_acks_delete_exactly_the_acked_entries(
-        nodes, redis_client, queue, trim_acked=trim_acked
-    )
+    check_acks_delete_exactly_the_acked_entries(nodes, redis_client, queue, trim_acked=trim_acked)
     assert (script_calls(redis_client) > calls_before) == trim_acked

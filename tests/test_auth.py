@@ -119,9 +119,7 @@ def test_a_wrong_password_fails_fast_without_showing_it(secured: list[str], queu
     assert wrong not in raised.value.nodes
 
 
-def test_a_consumer_that_may_not_run_scripts_acks_with_xdel(
-    secured: list[str], queue: str
-) -> None:
+def test_a_consumer_that_may_not_run_scripts_acks_with_xdel(secured: list[str], queue: str) -> None:
     with ami.Producer(queue, nodes=secured, shards=3, password=PASSWORD) as producer:
         producer.send_many([b"%d" % i for i in range(300)])
     seeds = [f"redis://no-scripts:consumer-pw@{node}" for node in secured]
