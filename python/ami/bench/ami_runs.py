@@ -100,8 +100,13 @@ def consume_iterate(nodes: list[str], queue: str, total: int, on_progress: OnPro
         return time.perf_counter() - started
 
 
-def consume_many(nodes: list[str], queue: str, total: int, on_progress: OnProgress) -> float:
+def consume_many(
+    nodes: list[str], queue: str, total: int, on_progress: OnProgress, *, trim_acked: bool = True
+) -> float:
     """Takes batches with `consume(CHUNK)` and acks them with `ack_many`.
+
+    Args:
+        trim_acked: The consumer option: False deletes acked entries with plain XDEL.
 
     Returns:
         Seconds from creating the consumer until every ack is written.
@@ -111,7 +116,12 @@ def consume_many(nodes: list[str], queue: str, total: int, on_progress: OnProgre
     """
     started = time.perf_counter()
     with Consumer(
-        queue, consumer=CONSUMER, nodes=nodes, shards=SHARDS, prefetch_count=PREFETCH
+        queue,
+        consumer=CONSUMER,
+        nodes=nodes,
+        shards=SHARDS,
+        prefetch_count=PREFETCH,
+        trim_acked=trim_acked,
     ) as consumer:
         received = 0
         while received < total:

@@ -43,6 +43,9 @@ REDIS_PY_CONSUME = Case(
 )
 AMI_ITERATE = Case("ami_iterate_ack", "ami for msg in c: ack(msg)", "consume", "ami")
 AMI_CONSUME_MANY = Case("ami_consume_ack_many", "ami consume(10,000)+ack_many", "consume", "ami")
+AMI_CONSUME_XDEL = Case(
+    "ami_consume_ack_many_xdel", "ami consume+ack_many, XACK+XDEL", "consume", "ami"
+)
 
 CASES = (
     CEILING,
@@ -52,6 +55,7 @@ CASES = (
     REDIS_PY_CONSUME,
     AMI_ITERATE,
     AMI_CONSUME_MANY,
+    AMI_CONSUME_XDEL,
 )
 
 

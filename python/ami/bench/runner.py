@@ -16,6 +16,7 @@ from ami.bench.admin import Admin, fresh_queue
 from ami.bench.ceiling import measure_ceiling, redis_benchmark_binary
 from ami.bench.config import (
     AMI_CONSUME_MANY,
+    AMI_CONSUME_XDEL,
     AMI_ITERATE,
     AMI_SEND,
     AMI_SEND_MANY,
@@ -143,13 +144,21 @@ def _ami_consume_many(state: _Run, queue: str, workload: Workload, step: Step) -
     return ami_runs.consume_many(state.nodes, queue, workload.messages, step.update)
 
 
+def _ami_consume_many_xdel(state: _Run, queue: str, workload: Workload, step: Step) -> float:
+    return ami_runs.consume_many(
+        state.nodes, queue, workload.messages, step.update, trim_acked=False
+    )
+
+
 Timed = Callable[[_Run, str, Workload, Step], float]
 
-# Each pair fills a fresh queue one way and drains it another.
+# Each pair fills a fresh queue one way and drains it another. `send_many` fills two
+# queues per repetition, so its median is over twice as many runs.
 PAIRS: tuple[tuple[Case, Timed, Case, Timed], ...] = (
     (REDIS_PY_PRODUCE, _redis_py_produce, REDIS_PY_CONSUME, _redis_py_consume),
     (AMI_SEND, _ami_send, AMI_ITERATE, _ami_iterate),
     (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_MANY, _ami_consume_many),
+    (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_XDEL, _ami_consume_many_xdel),
 )
 
 
