@@ -1,6 +1,7 @@
 //! One task per shard: first the consumer's own pending entries, then new ones.
 
 use crate::connection::Connection;
+use redis::aio::ConnectionLike;
 use crate::error::Error;
 use crate::groups::ensure_group;
 use crate::reply::{parse_read_reply, Entry};
@@ -117,7 +118,12 @@ impl ShardReader {
             }
         };
         cmd.arg("STREAMS").arg(stream).arg(start);
-        let reply: redis::Value = cmd.query_async(&mut self.connection).await?;
+        // Not `query_async`: it walks every entry of the reply looking for nested errors,
+        // which an XREADGROUP reply cannot hold; only the whole reply can be one.
+        let reply = self.connection.req_packed_command(&cmd).await?;
+        if let redis::Value::ServerError(error) = reply {
+            return Err(error.into());
+        }
         parse_read_reply(reply).map_err(|detail| {
             redis::RedisError::from((redis::ErrorKind::Parse, "bad XREADGROUP reply", detail))
         })
