@@ -21,25 +21,32 @@ import ami
 from ami._resp import connect
 
 # Commands the ack script runs; with it, their time is also counted under `eval`.
-SCRIPTED = {"xack", "xdel", "xtrim", "xpending", "xinfo|groups"}
+SCRIPTED = {"xtrim", "xpending", "xinfo|groups"}
 STAT = re.compile(r"cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)")
 
 
-def on_each_master(nodes: list[str], *command: str) -> list[bytes]:
-    replies = []
-    for node in nodes:
-        host, port = node.rsplit(":", 1)
-        with connect(host, int(port)) as conn:
-            replies.append(conn.command(*command))
-    return replies
+def on_node(node: str, *command: str) -> bytes:
+    host, port = node.rsplit(":", 1)
+    with connect(host, int(port)) as conn:
+        return conn.command(*command)
 
 
-def server_seconds(nodes: list[str]) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for reply in on_each_master(nodes, "INFO", "commandstats"):
-        for name, _calls, usec in STAT.findall(reply.decode()):
-            totals[name] = totals.get(name, 0.0) + int(usec) / 1e6
-    return totals
+def node_seconds(node: str) -> dict[str, float]:
+    """Server time per command on one node, from INFO commandstats."""
+    reply = on_node(node, "INFO", "commandstats").decode()
+    return {name: int(usec) / 1e6 for name, _calls, usec in STAT.findall(reply)}
+
+
+def busy_seconds(per_command: dict[str, float]) -> float:
+    """Time the node spent on commands; a script's inner commands are inside its own time."""
+    if "eval" not in per_command:
+        return sum(per_command.values())
+    return sum(spent for name, spent in per_command.items() if name not in SCRIPTED)
+
+
+def shards_on(node: str, queue: str) -> int:
+    reply = on_node(node, "SCAN", "0", "MATCH", f"qu{{*}}_{queue}", "COUNT", "100000")
+    return len(reply[1])
 
 
 def profile(nodes: list[str], total: int, *, trim_acked: bool) -> None:
@@ -47,7 +54,8 @@ def profile(nodes: list[str], total: int, *, trim_acked: bool) -> None:
     with ami.Producer(queue, nodes=nodes) as producer:
         for start in range(0, total, 10_000):
             producer.send_many([b"{}"] * min(10_000, total - start))
-    on_each_master(nodes, "CONFIG", "RESETSTAT")
+    for node in nodes:
+        on_node(node, "CONFIG", "RESETSTAT")
     started = time.perf_counter()
     received = 0
     with ami.Consumer(
@@ -58,20 +66,32 @@ def profile(nodes: list[str], total: int, *, trim_acked: bool) -> None:
             received += len(batch)
         c.flush()
     wall = time.perf_counter() - started
-    seconds = server_seconds(nodes)
+    per_node = {node: node_seconds(node) for node in nodes}
+    seconds: dict[str, float] = {}
+    for per_command in per_node.values():
+        for name, spent in per_command.items():
+            seconds[name] = seconds.get(name, 0.0) + spent
     mode = "trim_acked=True" if trim_acked else "trim_acked=False (XACK+XDEL)"
     print(f"{mode}: consume+ack of {received:,} messages: {received / wall:,.0f} msg/s")
     for name, spent in sorted(seconds.items(), key=lambda item: -item[1]):
-        print(f"  {name:<14} {spent:6.2f} s server time  {spent / received * 1e6:5.2f} us/message")
-    # A script's inner commands are inside its own time: count only the outermost.
-    outer = sum(spent for name, spent in seconds.items() if name not in SCRIPTED)
-    if "eval" not in seconds:
-        outer = sum(seconds.values())
+        if spent >= 0.005:
+            per_message = spent / received * 1e6
+            print(f"  {name:<14} {spent:6.2f} s server time  {per_message:5.2f} us/message")
+    busy = {node: busy_seconds(per_command) for node, per_command in per_node.items()}
+    all_busy = sum(busy.values())
     available = (os.cpu_count() or 1) * wall
     print(
-        f"  {'all servers':<14} {outer:6.2f} s of {available:.2f} core-seconds"
-        f"  {outer / received * 1e6:5.2f} us/message"
+        f"  {'all servers':<14} {all_busy:6.2f} s of {available:.2f} core-seconds"
+        f"  {all_busy / received * 1e6:5.2f} us/message"
     )
+    for node in nodes:
+        print(
+            f"  {node:<16} {shards_on(node, queue)} shards, {busy[node] / all_busy:4.0%} of the"
+            f" server time, {busy[node] / wall:4.0%} of a core"
+        )
+    # A server runs commands on one thread: the busiest one caps the queue's rate.
+    busiest = max(busy.values()) / received
+    print(f"  the busiest master would fill a core at {1 / busiest:,.0f} msg/s")
 
 
 def main() -> None:

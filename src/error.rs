@@ -14,6 +14,8 @@ pub enum Error {
     Connect { nodes: String, detail: String },
     /// A wait ran out of time.
     Timeout { what: String, seconds: f64 },
+    /// A server holding one of the queue's streams is older than ami supports.
+    UnsupportedServer { key: String, version: String },
     /// The server refused a command for a reason that retrying cannot fix.
     Server {
         command: &'static str,
@@ -56,6 +58,13 @@ impl fmt::Display for Error {
                 write!(f, "could not connect to the cluster at {nodes}: {detail}")
             }
             Error::Timeout { what, seconds } => write!(f, "{what} timed out after {seconds}s"),
+            Error::UnsupportedServer { key, version } => {
+                let (major, minor) = crate::server_check::MINIMUM_VERSION;
+                write!(
+                    f,
+                    "the server holding {key} runs Redis {version}; ami needs {major}.{minor} or later"
+                )
+            }
             Error::Server {
                 command,
                 key,

@@ -20,6 +20,7 @@ pub mod reader;
 pub mod reply;
 pub mod retry;
 pub mod runtime;
+pub mod server_check;
 pub mod stats;
 pub mod triage;
 pub mod writer;

@@ -12,6 +12,7 @@ use crate::notices::Notices;
 use crate::options::ProducerOptions;
 use crate::outbox::{Limits, Offer, Outbox, Take};
 use crate::runtime::runtime;
+use crate::server_check::check_servers;
 use crate::stats::ProducerCounters;
 use crate::writer::BatchWriter;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ impl Producer {
         let connection = rt.block_on(async {
             let connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
+            check_servers(&connection, &streams, patience).await?;
             if options.check_shards {
                 check_shards(&connection, &options.name, options.shards, patience).await?;
             }

@@ -1,12 +1,12 @@
 //! One task per shard: first the consumer's own pending entries, then new ones.
 
 use crate::connection::Connection;
-use redis::aio::ConnectionLike;
 use crate::error::Error;
 use crate::groups::ensure_group;
 use crate::reply::{parse_read_reply, Entry};
 use crate::retry::{classify, Backoff, Disposition};
 use crate::triage::Triage;
+use redis::aio::ConnectionLike;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 

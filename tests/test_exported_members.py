@@ -28,6 +28,7 @@ def test_public_names() -> None:
         "QueueStats",
         "ServerError",
         "ShardStats",
+        "UnsupportedServerError",
         "__version__",
         "inspect",
     ]
@@ -44,3 +45,4 @@ def test_every_exception_is_an_ami_error() -> None:
     assert issubclass(ami.ConfigError, ValueError)
     assert issubclass(ami.OperationTimeout, TimeoutError)
     assert issubclass(ami.ConnectError, ConnectionError)
+    assert issubclass(ami.UnsupportedServerError, ami.ConnectError)

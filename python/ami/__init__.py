@@ -25,6 +25,7 @@ from ami.exceptions import (
     MessageTooLargeError,
     OperationTimeout,
     ServerError,
+    UnsupportedServerError,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "QueueStats",
     "ServerError",
     "ShardStats",
+    "UnsupportedServerError",
     "__version__",
     "inspect",
 ]

@@ -8,6 +8,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     ├── InvalidMessageError    (also TypeError)        a body that is not bytes or str
     ├── MessageTooLargeError   (also ValueError)       a body over max_message_bytes
     ├── ConnectError           (also ConnectionError)  the cluster could not be reached
+    │   └── UnsupportedServerError                     a server older than Redis 7.0
     ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
     ├── ClientClosedError      (also RuntimeError)     the client was used after close()
     ├── ServerError                                    Redis refused a command for good
@@ -32,6 +33,7 @@ __all__ = [
     "MessageTooLargeError",
     "OperationTimeout",
     "ServerError",
+    "UnsupportedServerError",
 ]
 
 
@@ -86,6 +88,20 @@ class ConnectError(AmiError, ConnectionError):
     def __init__(self, message: str, nodes: str = "") -> None:
         super().__init__(message)
         self.nodes = nodes
+
+
+class UnsupportedServerError(ConnectError):
+    """A server holding one of the queue's streams is older than Redis 7.0.
+
+    Attributes:
+        key: A stream that server holds.
+        version: The ``redis_version`` it reports.
+    """
+
+    def __init__(self, message: str, key: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        self.version = version
 
 
 class OperationTimeout(AmiError, TimeoutError):

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 pyo3::import_exception!(ami.exceptions, ConfigError);
 pyo3::import_exception!(ami.exceptions, ConnectError);
+pyo3::import_exception!(ami.exceptions, UnsupportedServerError);
 pyo3::import_exception!(ami.exceptions, OperationTimeout);
 pyo3::import_exception!(ami.exceptions, ServerError);
 pyo3::import_exception!(ami.exceptions, DeliveryError);
@@ -19,6 +20,9 @@ pub fn to_py(error: Error) -> PyErr {
     match error {
         Error::InvalidOption { option, .. } => ConfigError::new_err((message, option)),
         Error::Connect { nodes, .. } => ConnectError::new_err((message, nodes)),
+        Error::UnsupportedServer { key, version } => {
+            UnsupportedServerError::new_err((message, key, version))
+        }
         Error::Timeout { seconds, .. } => OperationTimeout::new_err((message, seconds)),
         Error::Server {
             command, key, code, ..

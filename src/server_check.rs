@@ -1,0 +1,96 @@
+//! The servers' versions, read once at start. ami needs Redis 7.0: XAUTOCLAIM's list of
+//! deleted ids and `SET … NX GET` came with it. Valkey reports a `redis_version` of 7.2
+//! for compatibility, so one check covers both.
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::retry::until_deadline;
+use redis::{RedisResult, Value};
+use tokio::time::{Duration, Instant};
+
+pub const MINIMUM_VERSION: (u32, u32) = (7, 0);
+
+/// Refuses a server below [`MINIMUM_VERSION`] holding any of `streams`, retrying passing
+/// cluster errors until `patience`. A user refused `INFO` is let through unchecked.
+pub async fn check_servers(
+    connection: &Connection,
+    streams: &[String],
+    patience: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + patience;
+    for stream in streams {
+        let info = until_deadline(deadline, || {
+            let mut connection = connection.clone();
+            async move { server_info(&mut connection, stream).await }
+        })
+        .await;
+        let info = match info {
+            Ok(info) => info,
+            Err(e) if e.code() == Some("NOPERM") => return Ok(()),
+            Err(e) => {
+                return Err(Error::Server {
+                    command: "INFO",
+                    key: stream.clone(),
+                    code: e.code().unwrap_or_default().to_owned(),
+                    detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
+                })
+            }
+        };
+        if let Some(version) = field(&info, "redis_version") {
+            if parse_version(version).is_some_and(|found| found < MINIMUM_VERSION) {
+                return Err(Error::UnsupportedServer {
+                    key: stream.clone(),
+                    version: version.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `INFO server` of the master holding `key`.
+async fn server_info(connection: &mut Connection, key: &str) -> RedisResult<String> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("INFO").arg("server");
+    let reply = connection.pipeline_for(key, pipe, 1).await?.pop();
+    match reply {
+        Some(Value::BulkString(text)) => Ok(String::from_utf8_lossy(&text).into_owned()),
+        Some(Value::VerbatimString { text, .. }) => Ok(text),
+        Some(Value::ServerError(e)) => Err(e.into()),
+        other => Err(redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "unexpected INFO reply",
+            format!("{other:?}"),
+        ))),
+    }
+}
+
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key == name).then(|| value.trim())
+    })
+}
+
+/// `"7.0.15"` as `(7, 0)`.
+fn parse_version(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_info_and_compared_by_number() {
+        let info =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\n";
+        assert_eq!(field(info, "redis_version"), Some("7.2.4"));
+        assert_eq!(parse_version("7.2.4"), Some((7, 2)));
+        assert_eq!(parse_version("10.0.1"), Some((10, 0)));
+        assert!(parse_version("6.2.14").unwrap() < MINIMUM_VERSION);
+        assert!(parse_version("7.0.0").unwrap() >= MINIMUM_VERSION);
+        assert_eq!(parse_version("unstable"), None);
+    }
+}
