@@ -1,10 +1,11 @@
 """Where a consumed message's server time goes: XREADGROUP, XACK, XDEL, the ack script.
 
-For each way of deleting acked entries (`trim_acked=True`, the default, and plain
-XACK+XDEL), produces N messages to a local 3-master cluster, consumes and acks them
-with `consume` + `ack_many`, and prints the servers' own CPU time per message for each
-command, from INFO commandstats (reset just before consuming). Commands a script runs
-are counted both under their own name and under `eval`.
+For the default (`trim_acked=True`), plain XACK+XDEL, and batches shared among masters
+(`balance_masters=True`), produces N messages to a local 3-master cluster, consumes and
+acks them with `consume` + `ack_many`, and prints the servers' own CPU time per message
+for each command, from INFO commandstats (reset just before consuming), and each
+master's share of it. Commands the ack script runs are counted both under their own
+name and under `eval`.
 
     .venv/bin/python benches/server_profile.py [--messages 500000]
 """
@@ -49,9 +50,9 @@ def shards_on(node: str, queue: str) -> int:
     return len(reply[1])
 
 
-def profile(nodes: list[str], total: int, *, trim_acked: bool) -> None:
+def profile(nodes: list[str], total: int, *, trim_acked: bool, balance_masters: bool) -> None:
     queue = f"profile-{uuid.uuid4().hex[:8]}"
-    with ami.Producer(queue, nodes=nodes) as producer:
+    with ami.Producer(queue, nodes=nodes, balance_masters=balance_masters) as producer:
         for start in range(0, total, 10_000):
             producer.send_many([b"{}"] * min(10_000, total - start))
     for node in nodes:
@@ -71,7 +72,7 @@ def profile(nodes: list[str], total: int, *, trim_acked: bool) -> None:
     for per_command in per_node.values():
         for name, spent in per_command.items():
             seconds[name] = seconds.get(name, 0.0) + spent
-    mode = "trim_acked=True" if trim_acked else "trim_acked=False (XACK+XDEL)"
+    mode = f"trim_acked={trim_acked}, balance_masters={balance_masters}"
     print(f"{mode}: consume+ack of {received:,} messages: {received / wall:,.0f} msg/s")
     for name, spent in sorted(seconds.items(), key=lambda item: -item[1]):
         if spent >= 0.005:
@@ -99,8 +100,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500_000)
     total = parser.parse_args().messages
     with ami.LocalCluster(masters=3) as cluster:
-        for trim_acked in (True, False):
-            profile(cluster.nodes, total, trim_acked=trim_acked)
+        for trim_acked, balance_masters in ((True, False), (False, False), (True, True)):
+            profile(cluster.nodes, total, trim_acked=trim_acked, balance_masters=balance_masters)
 
 
 if __name__ == "__main__":

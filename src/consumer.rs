@@ -14,7 +14,7 @@ use crate::notices::Notices;
 use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
-use crate::server_check::check_servers;
+use crate::servers::survey;
 use crate::stats::ConsumerCounters;
 use crate::triage::Triage;
 use parking_lot::Mutex;
@@ -72,7 +72,7 @@ impl Consumer {
         let patience = options.connection.connect_timeout;
         let (writer, readers) = rt.block_on(async {
             let writer = connect(&options.connection, options.connection.response_timeout).await?;
-            check_servers(&writer, &streams, patience).await?;
+            survey(&writer, &streams, patience).await?;
             if options.check_shards {
                 check_shards(&writer, &options.name, options.shards, patience).await?;
             }

@@ -59,7 +59,7 @@ impl fmt::Display for Error {
             }
             Error::Timeout { what, seconds } => write!(f, "{what} timed out after {seconds}s"),
             Error::UnsupportedServer { key, version } => {
-                let (major, minor) = crate::server_check::MINIMUM_VERSION;
+                let (major, minor) = crate::servers::MINIMUM_VERSION;
                 write!(
                     f,
                     "the server holding {key} runs Redis {version}; ami needs {major}.{minor} or later"

@@ -108,6 +108,9 @@ pub struct ProducerOptions {
     pub wait_replicas: usize,
     /// How long that WAIT may block.
     pub wait_timeout: Duration,
+    /// Share batches equally among the masters holding the shards, rather than among
+    /// the shards (default tags put 2, 5 and 3 of 10 shards on 3 masters).
+    pub balance_masters: bool,
     pub connection: ConnectionOptions,
 }
 
@@ -128,6 +131,7 @@ impl Default for ProducerOptions {
             check_shards: true,
             wait_replicas: 0,
             wait_timeout: Duration::from_secs(1),
+            balance_masters: false,
             connection: ConnectionOptions::default(),
         }
     }

@@ -11,10 +11,12 @@ use crate::naming::{group_name, stream_name};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
 use crate::outbox::{Limits, Offer, Outbox, Take};
+use crate::placement::Placement;
 use crate::runtime::runtime;
-use crate::server_check::check_servers;
+use crate::servers::{holders, survey};
 use crate::stats::ProducerCounters;
 use crate::writer::BatchWriter;
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -27,6 +29,7 @@ pub struct Producer {
 struct Shared {
     options: ProducerOptions,
     streams: Vec<String>,
+    placement: Mutex<Placement>,
     outbox: Outbox,
     notices: Notices,
     counters: ProducerCounters,
@@ -42,10 +45,10 @@ impl Producer {
         let rt = runtime();
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
-        let connection = rt.block_on(async {
+        let (connection, holders) = rt.block_on(async {
             let connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
-            check_servers(&connection, &streams, patience).await?;
+            let holders = survey(&connection, &streams, patience).await?;
             if options.check_shards {
                 check_shards(&connection, &options.name, options.shards, patience).await?;
             }
@@ -53,8 +56,12 @@ impl Producer {
                 let group = group_name(&options.name);
                 ensure_groups(&connection, &streams, &group, patience).await?;
             }
-            Ok::<_, Error>(connection)
+            Ok::<_, Error>((connection, holders))
         })?;
+        let placement = match holders.into_iter().collect::<Option<Vec<String>>>() {
+            Some(holders) if options.balance_masters => Placement::by_holder(&holders),
+            _ => Placement::round_robin(streams.len(), fastrand::usize(..streams.len())),
+        };
         let outbox = Outbox::new(Limits {
             messages: options.pending_buffer_size,
             bytes: options.pending_buffer_bytes,
@@ -64,6 +71,7 @@ impl Producer {
         let shared = Arc::new(Shared {
             options,
             streams,
+            placement: Mutex::new(placement),
             outbox,
             notices: Notices::default(),
             counters: ProducerCounters::default(),
@@ -160,7 +168,7 @@ impl Drop for Producer {
 async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     let max_in_flight = shared.options.max_in_flight;
     let permits = Arc::new(Semaphore::new(max_in_flight));
-    let mut next_shard = fastrand::usize(..shared.streams.len());
+    let mut placed_at = Instant::now();
     loop {
         let permit = Arc::clone(&permits)
             .acquire_owned()
@@ -169,17 +177,35 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let Some(batch) = next_batch(&shared).await else {
             break;
         };
+        let shard = shared.placement.lock().next_shard();
         let task_shared = Arc::clone(&shared);
-        let connection = connection.clone();
+        let task_connection = connection.clone();
         tokio::spawn(async move {
-            write_and_settle(&task_shared, connection, next_shard, batch).await;
+            write_and_settle(&task_shared, task_connection, shard, batch).await;
             drop(permit);
         });
-        next_shard = (next_shard + 1) % shared.streams.len();
+        if shared.options.balance_masters && placed_at.elapsed() >= REPLACE_EVERY {
+            placed_at = Instant::now();
+            tokio::spawn(follow_resharding(Arc::clone(&shared), connection.clone()));
+        }
     }
     // Wait for the batches still in flight before the connection is dropped.
     let _ = permits.acquire_many(max_in_flight as u32).await;
     shared.notices.close();
+}
+
+/// How often `balance_masters` asks again which master holds each shard.
+const REPLACE_EVERY: Duration = Duration::from_secs(10);
+
+/// Regroups the shards by master after slots moved; keeps the old grouping on failure.
+async fn follow_resharding(shared: Arc<Shared>, connection: Connection) {
+    if let Some(holders) = holders(&connection, &shared.streams).await {
+        let current = Placement::by_holder(&holders);
+        let mut placement = shared.placement.lock();
+        if !placement.same_groups(&current) {
+            *placement = current;
+        }
+    }
 }
 
 /// Waits for a full batch, or for `pipe_period` to pass over a partial one.

@@ -48,6 +48,7 @@ class ProducerCore:
         check_shards: bool,
         wait_replicas: int,
         wait_timeout: float,
+        balance_masters: bool,
         connect_timeout: float,
         response_timeout: float,
         username: str | None = None,

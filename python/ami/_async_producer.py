@@ -45,6 +45,7 @@ class AsyncProducer(AsyncClient[Producer]):
         check_shards: bool = True,
         wait_replicas: int = 0,
         wait_timeout: float = 1.0,
+        balance_masters: bool = False,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         username: str | None = None,

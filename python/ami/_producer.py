@@ -58,6 +58,13 @@ class Producer:
             `delivery_timeout`. Narrows, but does not close, the window in which a
             failover loses acknowledged writes. 0 (the default) does not wait.
         wait_timeout: Seconds the WAIT may block.
+        balance_masters: Share batches equally among the masters that hold the shards,
+            then among each master's shards, instead of equally among the shards (the
+            Go ami's way). The default names put 2, 5 and 3 of 10 shards on a
+            3-master cluster, so one master takes half the load; this gives each a
+            third. Shards on a crowded master then hold fewer messages each; consumers,
+            Go ones included, read every shard either way. The grouping follows slot
+            moves within about 10 seconds.
         connect_timeout: Seconds to reach the cluster at start.
         username: ACL user for seeds whose URL carries no credentials.
         password: Password (with `username`, or for ``requirepass``). It never appears
@@ -96,6 +103,7 @@ class Producer:
         check_shards: bool = True,
         wait_replicas: int = 0,
         wait_timeout: float = 1.0,
+        balance_masters: bool = False,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         username: str | None = None,
@@ -125,6 +133,7 @@ class Producer:
             check_shards=check_shards,
             wait_replicas=wait_replicas,
             wait_timeout=wait_timeout,
+            balance_masters=balance_masters,
             connect_timeout=connect_timeout,
             response_timeout=response_timeout,
             username=username,

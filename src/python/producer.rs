@@ -23,8 +23,8 @@ impl ProducerCorePy {
     #[pyo3(signature = (
         name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
         pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
-        send_timeout, create_group, check_shards, wait_replicas, wait_timeout, connect_timeout,
-        response_timeout, username=None, password=None, tls=false, tls_ca_file=None,
+        send_timeout, create_group, check_shards, wait_replicas, wait_timeout, balance_masters,
+        connect_timeout, response_timeout, username=None, password=None, tls=false, tls_ca_file=None,
         tls_cert_file=None, tls_key_file=None, tls_insecure_skip_verify=false,
     ))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
@@ -46,6 +46,7 @@ impl ProducerCorePy {
         check_shards: bool,
         wait_replicas: i64,
         wait_timeout: f64,
+        balance_masters: bool,
         connect_timeout: f64,
         response_timeout: f64,
         username: Option<String>,
@@ -72,6 +73,7 @@ impl ProducerCorePy {
                 check_shards,
                 wait_replicas: count("wait_replicas", wait_replicas)?,
                 wait_timeout: seconds("wait_timeout", wait_timeout)?,
+                balance_masters,
                 connection: ConnectionArgs {
                     nodes,
                     connect_timeout,

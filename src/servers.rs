@@ -1,6 +1,6 @@
-//! The servers' versions, read once at start. ami needs Redis 7.0: XAUTOCLAIM's list of
-//! deleted ids and `SET … NX GET` came with it. Valkey reports a `redis_version` of 7.2
-//! for compatibility, so one check covers both.
+//! Which server holds each shard stream, and whether it is new enough, from `INFO server`.
+//! ami needs Redis 7.0: XAUTOCLAIM's list of deleted ids and `SET … NX GET` came with it.
+//! Valkey reports a `redis_version` of 7.2 for compatibility, so one check covers both.
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -10,14 +10,16 @@ use tokio::time::{Duration, Instant};
 
 pub const MINIMUM_VERSION: (u32, u32) = (7, 0);
 
-/// Refuses a server below [`MINIMUM_VERSION`] holding any of `streams`, retrying passing
-/// cluster errors until `patience`. A user refused `INFO` is let through unchecked.
-pub async fn check_servers(
+/// The server holding each of `streams` (its `run_id`), refusing one below
+/// [`MINIMUM_VERSION`]; retries passing cluster errors until `patience`. `None` when the
+/// user may not run `INFO`: such servers are neither told apart nor checked.
+pub async fn survey(
     connection: &Connection,
     streams: &[String],
     patience: Duration,
-) -> Result<()> {
+) -> Result<Vec<Option<String>>> {
     let deadline = Instant::now() + patience;
+    let mut holders = Vec::with_capacity(streams.len());
     for stream in streams {
         let info = until_deadline(deadline, || {
             let mut connection = connection.clone();
@@ -26,7 +28,7 @@ pub async fn check_servers(
         .await;
         let info = match info {
             Ok(info) => info,
-            Err(e) if e.code() == Some("NOPERM") => return Ok(()),
+            Err(e) if e.code() == Some("NOPERM") => return Ok(vec![None; streams.len()]),
             Err(e) => {
                 return Err(Error::Server {
                     command: "INFO",
@@ -44,8 +46,19 @@ pub async fn check_servers(
                 });
             }
         }
+        holders.push(field(&info, "run_id").map(str::to_owned));
     }
-    Ok(())
+    Ok(holders)
+}
+
+/// The server holding each of `streams` now, or `None` if any could not be asked.
+pub async fn holders(connection: &Connection, streams: &[String]) -> Option<Vec<String>> {
+    let mut holders = Vec::with_capacity(streams.len());
+    for stream in streams {
+        let info = server_info(&mut connection.clone(), stream).await.ok()?;
+        holders.push(field(&info, "run_id")?.to_owned());
+    }
+    Some(holders)
 }
 
 /// `INFO server` of the master holding `key`.
