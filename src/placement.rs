@@ -28,12 +28,11 @@ impl Placement {
         let mut names: Vec<&T> = Vec::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for (shard, holder) in holders.iter().enumerate() {
-            match names.iter().position(|name| *name == holder) {
-                Some(group) => groups[group].push(shard),
-                None => {
-                    names.push(holder);
-                    groups.push(vec![shard]);
-                }
+            if let Some(group) = names.iter().position(|name| *name == holder) {
+                groups[group].push(shard);
+            } else {
+                names.push(holder);
+                groups.push(vec![shard]);
             }
         }
         Self::from_groups(groups)

@@ -168,7 +168,7 @@ impl Drop for Producer {
 async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     let max_in_flight = shared.options.max_in_flight;
     let permits = Arc::new(Semaphore::new(max_in_flight));
-    let mut placed_at = Instant::now();
+    let mut grouped_at = Instant::now();
     loop {
         let permit = Arc::clone(&permits)
             .acquire_owned()
@@ -184,8 +184,8 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
             write_and_settle(&task_shared, task_connection, shard, batch).await;
             drop(permit);
         });
-        if shared.options.balance_masters && placed_at.elapsed() >= REPLACE_EVERY {
-            placed_at = Instant::now();
+        if shared.options.balance_masters && grouped_at.elapsed() >= REGROUP_EVERY {
+            grouped_at = Instant::now();
             tokio::spawn(follow_resharding(Arc::clone(&shared), connection.clone()));
         }
     }
@@ -195,7 +195,7 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
 }
 
 /// How often `balance_masters` asks again which master holds each shard.
-const REPLACE_EVERY: Duration = Duration::from_secs(10);
+const REGROUP_EVERY: Duration = Duration::from_secs(10);
 
 /// Regroups the shards by master after slots moved; keeps the old grouping on failure.
 async fn follow_resharding(shared: Arc<Shared>, connection: Connection) {
