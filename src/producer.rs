@@ -177,11 +177,11 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let Some(batch) = next_batch(&shared).await else {
             break;
         };
-        let shard = shared.placement.lock().next_shard();
+        let to_shard = shared.placement.lock().next_shard();
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
         tokio::spawn(async move {
-            write_and_settle(&task_shared, task_connection, shard, batch).await;
+            write_and_settle(&task_shared, task_connection, to_shard, batch).await;
             drop(permit);
         });
         if shared.options.balance_masters && grouped_at.elapsed() >= REGROUP_EVERY {
