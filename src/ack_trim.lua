@@ -54,7 +54,11 @@ local oldest_unacked
 if pending[1] > 0 then
   oldest_unacked = pending[2]
 else
-  oldest_unacked = successor(last_delivered())
+  local last = last_delivered()
+  if not last then
+    return false
+  end
+  oldest_unacked = successor(last)
 end
 redis.call('XTRIM', stream, 'MINID', oldest_unacked)
 return oldest_unacked
