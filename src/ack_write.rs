@@ -106,6 +106,7 @@ async fn ack_and_trim(
     checked(connection.pipeline_for(stream, pipe, 1).await).map(drop)
 }
 
+/// Plain `XACK` + `XDEL` in one pipeline, as the Go ami writes them.
 async fn ack_and_delete(
     connection: &mut Connection,
     stream: &str,
