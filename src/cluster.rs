@@ -115,6 +115,15 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// The seeds as redis-rs URLs, with the credentials and the TLS scheme of `options`.
+pub fn seed_urls(options: &ConnectionOptions) -> Result<Vec<String>> {
+    options
+        .nodes
+        .iter()
+        .map(|n| node_url(n).map(|url| with_tls(&with_credentials(&url, options), options)))
+        .collect()
+}
+
 /// Opens a connection whose replies may take up to `response_timeout`.
 ///
 /// A cluster that is not up yet (refused connections, slots not covered) is retried
@@ -126,11 +135,7 @@ pub async fn connect(
     options: &ConnectionOptions,
     response_timeout: Duration,
 ) -> Result<Connection> {
-    let urls = options
-        .nodes
-        .iter()
-        .map(|n| node_url(n).map(|url| with_tls(&with_credentials(&url, options), options)))
-        .collect::<Result<Vec<_>>>()?;
+    let urls = seed_urls(options)?;
     let failed = |detail: &str| Error::Connect {
         nodes: redact(&options.nodes.join(",")),
         detail: scrub(detail, options),

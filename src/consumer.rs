@@ -4,8 +4,9 @@
 use crate::ack::{AckBuffer, AckWork};
 use crate::ack_write::AckWriter;
 use crate::claim::Claimer;
-use crate::cluster::connect;
+use crate::cluster::{connect, seed_urls};
 use crate::connection::Connection;
+use crate::direct_read::DirectReads;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
 use crate::meta::check_shards;
@@ -98,9 +99,15 @@ impl Consumer {
             notices: Notices::default(),
             counters: ConsumerCounters::default(),
         });
+        let seeds = seed_urls(&shared.options.connection)?;
         for (shard, connection) in readers.into_iter().enumerate() {
             let reader = ShardReader {
                 triage: shared.triage(shard),
+                direct: DirectReads::new(
+                    &seeds,
+                    read_timeout,
+                    shared.options.connection.connect_timeout,
+                ),
                 count: shared.options.prefetch_count,
                 block: shared.options.block,
                 idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),

@@ -1,6 +1,7 @@
 //! One task per shard: first the consumer's own pending entries, then new ones.
 
 use crate::connection::Connection;
+use crate::direct_read::{Direct, DirectReads};
 use crate::error::Error;
 use crate::groups::ensure_group;
 use crate::reply::{parse_read_reply, Entry};
@@ -22,6 +23,8 @@ pub struct Delivery {
 
 pub struct ShardReader {
     pub triage: Triage,
+    /// Reads on a connection of their own when the seeds allow it (see `direct_read`).
+    pub direct: Option<DirectReads>,
     pub count: usize,
     pub block: Option<Duration>,
     pub idle_poll: Duration,
@@ -118,6 +121,13 @@ impl ShardReader {
             }
         };
         cmd.arg("STREAMS").arg(stream).arg(start);
+        if let Some(direct) = self.direct.as_mut() {
+            match direct.read(&cmd.get_packed_command()).await {
+                Direct::Entries(entries) => return Ok(entries),
+                Direct::Refused(error) => return Err(error),
+                Direct::Unavailable => {}
+            }
+        }
         // Not `query_async`: it walks every entry of the reply looking for nested errors,
         // which an XREADGROUP reply cannot hold; only the whole reply can be one.
         let reply = self.connection.req_packed_command(&cmd).await?;

@@ -1,0 +1,241 @@
+//! XREADGROUP on a plain TCP connection of its own, parsed by `raw_reply`.
+//!
+//! Only the shard readers' XREADGROUP goes this way, and only without TLS. redis-rs
+//! stays the fallback: while the direct connection cannot reach the shard's master (a
+//! failover, a slot being migrated), reads go through redis-rs, which knows the cluster.
+
+use crate::raw_reply::{RawReply, ReplyParser};
+use crate::reply::Entry;
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisError, Value};
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// After a failure the direct path rests this long, and reads use redis-rs meanwhile.
+const REST: Duration = Duration::from_secs(1);
+const READ_CHUNK: usize = 64 * 1024;
+/// A buffer that grew past this for one large reply is given back afterwards.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+
+type Address = (String, u16);
+
+pub struct DirectReads {
+    seeds: Vec<Address>,
+    /// Username and password for `AUTH`.
+    auth: Option<(Option<String>, String)>,
+    /// Longest wait for one reply, BLOCK included.
+    response_timeout: Duration,
+    connect_timeout: Duration,
+    next_seed: usize,
+    /// The master last seen holding the stream (followed from MOVED replies).
+    target: Option<Address>,
+    link: Option<Link>,
+    resting_until: Option<Instant>,
+}
+
+/// What a direct read came to.
+pub enum Direct {
+    Entries(Vec<Entry>),
+    /// The server refused the read (NOGROUP, TRYAGAIN, …).
+    Refused(RedisError),
+    /// The direct path cannot serve this read: use redis-rs.
+    Unavailable,
+}
+
+impl DirectReads {
+    /// `None` when a seed is not plain TCP (TLS, Unix sockets): those stay with redis-rs.
+    #[must_use]
+    pub fn new(
+        seed_urls: &[String],
+        response_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Option<Self> {
+        let mut seeds = Vec::with_capacity(seed_urls.len());
+        let mut auth = None;
+        for url in seed_urls {
+            let info = url.as_str().into_connection_info().ok()?;
+            let ConnectionAddr::Tcp(host, port) = info.addr() else {
+                return None;
+            };
+            seeds.push((host.clone(), *port));
+            let settings = info.redis_settings();
+            if let (None, Some(password)) = (&auth, settings.password()) {
+                auth = Some((settings.username().map(str::to_owned), password.to_owned()));
+            }
+        }
+        (!seeds.is_empty()).then(|| Self {
+            seeds,
+            auth,
+            response_timeout,
+            connect_timeout,
+            next_seed: 0,
+            target: None,
+            link: None,
+            resting_until: None,
+        })
+    }
+
+    /// Sends `command` (a packed XREADGROUP of one stream), following one MOVED.
+    pub async fn read(&mut self, command: &[u8]) -> Direct {
+        if self
+            .resting_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Direct::Unavailable;
+        }
+        for _ in 0..2 {
+            let line = match self.request(command).await {
+                Ok(RawReply::Entries(entries)) => return Direct::Entries(entries),
+                Ok(RawReply::Error(line)) => line,
+                Err(_) => break,
+            };
+            if let Some(master) = moved_to(&line) {
+                self.target = Some(master);
+                self.link = None;
+                continue;
+            }
+            if line.starts_with(b"-ASK ") {
+                break;
+            }
+            let mut reply = line;
+            reply.extend_from_slice(b"\r\n");
+            if let Ok(Value::ServerError(error)) = redis::parse_redis_value(&reply) {
+                return Direct::Refused(error.into());
+            }
+            break;
+        }
+        self.rest();
+        Direct::Unavailable
+    }
+
+    fn rest(&mut self) {
+        self.link = None;
+        self.target = None;
+        self.next_seed = (self.next_seed + 1) % self.seeds.len();
+        self.resting_until = Some(Instant::now() + REST);
+    }
+
+    async fn request(&mut self, command: &[u8]) -> io::Result<RawReply> {
+        // A read abandoned midway (the consumer stopped) leaves its reply on the wire.
+        if self.link.as_ref().is_some_and(|link| link.busy) {
+            self.link = None;
+        }
+        if self.link.is_none() {
+            let address = self
+                .target
+                .clone()
+                .unwrap_or_else(|| self.seeds[self.next_seed].clone());
+            let opened = Link::open(&address, self.auth.as_ref());
+            let link = tokio::time::timeout(self.connect_timeout, opened).await??;
+            self.target = Some(address);
+            self.link = Some(link);
+        }
+        let link = self.link.as_mut().expect("a link was just opened");
+        tokio::time::timeout(self.response_timeout, link.request(command)).await?
+    }
+}
+
+/// The master a `-MOVED slot host:port` reply points to.
+fn moved_to(line: &[u8]) -> Option<Address> {
+    let text = std::str::from_utf8(line.strip_prefix(b"-MOVED ")?).ok()?;
+    let (_slot, address) = text.split_once(' ')?;
+    let (host, port) = address.rsplit_once(':')?;
+    Some((host.to_owned(), port.parse().ok()?))
+}
+
+struct Link {
+    socket: TcpStream,
+    buf: Vec<u8>,
+    /// A request is on the wire and its reply not read yet.
+    busy: bool,
+}
+
+impl Link {
+    async fn open(address: &Address, auth: Option<&(Option<String>, String)>) -> io::Result<Self> {
+        let socket = TcpStream::connect((address.0.as_str(), address.1)).await?;
+        socket.set_nodelay(true)?;
+        let mut link = Self {
+            socket,
+            buf: Vec::with_capacity(READ_CHUNK),
+            busy: false,
+        };
+        if let Some((username, password)) = auth {
+            let mut command = redis::cmd("AUTH");
+            if let Some(username) = username {
+                command.arg(username);
+            }
+            command.arg(password);
+            link.expect_ok(&command.get_packed_command()).await?;
+        }
+        Ok(link)
+    }
+
+    async fn expect_ok(&mut self, command: &[u8]) -> io::Result<()> {
+        self.socket.write_all(command).await?;
+        self.buf.clear();
+        while !self.buf.ends_with(b"\r\n") {
+            if self.socket.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        if self.buf.starts_with(b"+OK") {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::PermissionDenied.into())
+        }
+    }
+
+    async fn request(&mut self, command: &[u8]) -> io::Result<RawReply> {
+        self.busy = true;
+        self.socket.write_all(command).await?;
+        self.buf.clear();
+        let mut parser = ReplyParser::default();
+        loop {
+            let parsed = parser
+                .parse(&self.buf)
+                .map_err(|malformed| io::Error::new(io::ErrorKind::InvalidData, malformed.0))?;
+            if let Some((reply, length)) = parsed {
+                if length != self.buf.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bytes after the reply",
+                    ));
+                }
+                if self.buf.capacity() > KEEP_BUFFER {
+                    self.buf = Vec::with_capacity(READ_CHUNK);
+                }
+                self.busy = false;
+                return Ok(reply);
+            }
+            self.buf.reserve(READ_CHUNK);
+            if self.socket.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moved_replies_name_the_master() {
+        assert_eq!(
+            moved_to(b"-MOVED 3999 127.0.0.1:6381"),
+            Some(("127.0.0.1".to_owned(), 6381))
+        );
+        assert_eq!(moved_to(b"-ASK 3999 127.0.0.1:6381"), None);
+    }
+
+    #[test]
+    fn only_plain_tcp_seeds_read_directly() {
+        let timeout = Duration::from_secs(1);
+        let direct = DirectReads::new(&["redis://u:p@h:1".to_owned()], timeout, timeout).unwrap();
+        assert_eq!(direct.seeds, [("h".to_owned(), 1)]);
+        assert_eq!(direct.auth, Some((Some("u".to_owned()), "p".to_owned())));
+        assert!(DirectReads::new(&["rediss://h:1".to_owned()], timeout, timeout).is_none());
+    }
+}
