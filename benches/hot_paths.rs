@@ -7,6 +7,7 @@
 use _ami::ack::AckBuffer;
 use _ami::batch::BodyBatch;
 use _ami::outbox::{Limits, Offer, Outbox, Take};
+use _ami::raw_reply::{RawReply, ReplyParser};
 use _ami::reply::parse_read_reply;
 use _ami::writer::xadd_pipeline;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -80,23 +81,49 @@ fn read_reply(entries: usize, body_size: usize) -> Value {
     ])])
 }
 
-fn bench_parse_read_reply(c: &mut Criterion) {
-    let mut group = c.benchmark_group("parse_read_reply");
+/// `value` in RESP2, as a server sends it.
+fn resp(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Array(items) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            for item in items {
+                resp(item, out);
+            }
+        }
+        Value::BulkString(bytes) => {
+            out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        }
+        other => unreachable!("no {other:?} in a read reply"),
+    }
+}
+
+/// From the reply's bytes to entries: through redis-rs's values (the fallback path) and
+/// straight from the bytes (the direct path of the shard readers).
+fn bench_read_reply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read_reply");
     group.throughput(Throughput::Elements(READ_ENTRIES as u64));
     for size in BODY_SIZES {
-        let reply = read_reply(READ_ENTRIES, size);
-        // The parser consumes the reply, so each iteration gets a fresh clone made
-        // outside the timed section.
-        group.bench_function(format!("{READ_ENTRIES}x{size}B"), |b| {
-            b.iter_batched(
-                || reply.clone(),
-                |reply| {
-                    let entries = parse_read_reply(reply).expect("valid reply");
-                    assert_eq!(entries.len(), READ_ENTRIES);
-                    entries
-                },
-                BatchSize::LargeInput,
-            );
+        let mut bytes = Vec::new();
+        resp(&read_reply(READ_ENTRIES, size), &mut bytes);
+        group.bench_function(format!("redis-rs values/{READ_ENTRIES}x{size}B"), |b| {
+            b.iter(|| {
+                let value = redis::parse_redis_value(black_box(&bytes)).expect("valid reply");
+                let entries = parse_read_reply(value).expect("valid reply");
+                assert_eq!(entries.len(), READ_ENTRIES);
+                entries
+            });
+        });
+        group.bench_function(format!("direct/{READ_ENTRIES}x{size}B"), |b| {
+            b.iter(|| {
+                let parsed = ReplyParser::default().parse(black_box(&bytes));
+                let Ok(Some((RawReply::Entries(entries), _))) = parsed else {
+                    panic!("valid reply");
+                };
+                assert_eq!(entries.len(), READ_ENTRIES);
+                entries
+            });
         });
     }
     group.finish();
@@ -179,6 +206,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = bench_xadd_pipeline, bench_parse_read_reply, bench_outbox, bench_ack_buffer
+    targets = bench_xadd_pipeline, bench_read_reply, bench_outbox, bench_ack_buffer
 }
 criterion_main!(hot_paths);
