@@ -91,8 +91,13 @@ impl DirectReads {
                 Ok(RawReply::Error(line)) => line,
                 Err(_) => break,
             };
-            if let Some(master) = moved_to(&line) {
-                self.target = Some(master);
+            if let Some((host, port)) = moved_to(&line) {
+                // An empty host (an unknown endpoint) means the host asked.
+                let host = match (host.is_empty(), &self.target) {
+                    (true, Some((asked, _))) => asked.clone(),
+                    _ => host,
+                };
+                self.target = Some((host, port));
                 self.link = None;
                 continue;
             }
@@ -227,6 +232,7 @@ mod tests {
             moved_to(b"-MOVED 3999 127.0.0.1:6381"),
             Some(("127.0.0.1".to_owned(), 6381))
         );
+        assert_eq!(moved_to(b"-MOVED 1 :6381"), Some((String::new(), 6381)));
         assert_eq!(moved_to(b"-ASK 3999 127.0.0.1:6381"), None);
     }
 
