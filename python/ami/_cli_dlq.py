@@ -15,12 +15,12 @@ from ._cli_queue import (
     EXIT_OK,
     Row,
     _add_queue_options,
-    _non_negative_int,
     _queue_command,
     _table,
     format_body,
     resolve_nodes,
 )
+from ._cli_types import non_negative_int
 from ._dead_letters import DeadLetter, DeadLetters, parse_id
 
 # Longest body shown in the table of `ami dlq list`, in characters.
@@ -54,7 +54,7 @@ def add_dlq_commands(commands: Any) -> None:
     )
     _add_queue_options(listing)
     listing.add_argument(
-        "--limit", type=_non_negative_int, default=100, help="at most this many (default: 100)"
+        "--limit", type=non_negative_int, default=100, help="at most this many (default: 100)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(handler=_queue_command(_list))

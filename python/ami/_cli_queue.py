@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ._cli_types import non_negative_int, positive_float
 from ._cluster_client import ClusterClient
 from ._inspect import QueueStats, ShardStats, inspect, stream_name, validate_name, validate_shards
 from ._resp import Reply
@@ -58,7 +59,7 @@ def add_queue_commands(commands: Any) -> None:
     )
     _add_queue_options(tail)
     tail.add_argument(
-        "--count", "-n", type=_non_negative_int, default=10, help="default: %(default)s"
+        "--count", "-n", type=non_negative_int, default=10, help="default: %(default)s"
     )
     tail.add_argument(
         "--follow", "-f", action="store_true", help="keep printing new messages until Ctrl-C"
@@ -90,7 +91,7 @@ def _add_queue_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_TIMEOUT,
         help="seconds to connect and per request (default: %(default)s)",
     )
@@ -384,26 +385,3 @@ def _stdin_lines() -> Iterator[bytes]:
 def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-# --------------------------------------------------------------------------- argument types
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._cli_dlq import add_dlq_commands
 from ._cli_queue import add_queue_commands
+from ._cli_types import non_negative_int, positive_int
 from .cluster import LocalCluster
 from .exceptions import AmiError, ClusterError
 
@@ -91,10 +92,8 @@ def _add_cluster_commands(commands: Any) -> None:
     actions = cluster.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start a cluster that keeps running after exit")
-    up.add_argument("--masters", type=_positive_int, default=3, help="number of masters")
-    up.add_argument(
-        "--replicas", type=_non_negative_int, default=0, help="total number of replicas"
-    )
+    up.add_argument("--masters", type=positive_int, default=3, help="number of masters")
+    up.add_argument("--replicas", type=non_negative_int, default=0, help="total number of replicas")
     up.add_argument("--server", help="redis-server/valkey-server binary (default: auto-detect)")
     _add_state_file_option(up)
     up.set_defaults(handler=_cluster_up)
@@ -138,16 +137,16 @@ def _add_bench_command(commands: Any) -> None:
     )
     bench.add_argument(
         "--messages",
-        type=_positive_int,
+        type=positive_int,
         help="2-byte messages per measurement; 100 B get half, 4 KiB a tenth "
         "(default: 1,000,000, or 50,000 with --quick)",
     )
-    bench.add_argument("--repeat", type=_positive_int, default=3, help="default: %(default)s")
+    bench.add_argument("--repeat", type=positive_int, default=3, help="default: %(default)s")
     bench.add_argument("--quick", action="store_true", help="a fast smoke run")
     bench.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="default: %(default)s"
     )
-    bench.add_argument("--masters", type=_positive_int, default=3, help="default: %(default)s")
+    bench.add_argument("--masters", type=positive_int, default=3, help="default: %(default)s")
     bench.add_argument(
         "--nodes", help="use this cluster (host:port,...) instead of starting a local one"
     )
@@ -260,20 +259,3 @@ def _write_state(state_file: Path, data: dict[str, Any]) -> None:
     tmp = state_file.with_name(state_file.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, state_file)
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
