@@ -82,8 +82,7 @@ async fn ack_and_trim(
     group: &str,
     ids: &[String],
 ) -> Result<(), Failure> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
+    let mut pipe = xack(stream, group, ids);
     pipe.cmd("EVAL")
         .arg(TRIM_SCRIPT)
         .arg(1)
@@ -113,10 +112,16 @@ async fn ack_and_delete(
     group: &str,
     ids: &[String],
 ) -> Result<(), Failure> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
+    let mut pipe = xack(stream, group, ids);
     pipe.cmd("XDEL").arg(stream).arg(ids);
     checked(connection.pipeline_for(stream, pipe, 2).await).map(drop)
+}
+
+/// A pipeline that starts with `XACK stream group ids…`.
+fn xack(stream: &str, group: &str, ids: &[String]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
+    pipe
 }
 
 /// The replies, or the first error among them.

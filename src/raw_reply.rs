@@ -98,14 +98,24 @@ impl ReplyParser {
     }
 }
 
-/// `*2 $name *N`: a stream's name, then how many entries follow.
-fn stream_header(buf: &[u8], at: usize) -> Step<usize> {
-    let Some((pair, at)) = header(buf, at, b'*')? else {
+/// `*2`: the start of a two-element array, such as a stream or an entry.
+fn pair(buf: &[u8], at: usize, what: &str) -> Step<()> {
+    let Some((length, at)) = header(buf, at, b'*')? else {
         return Ok(None);
     };
-    if pair != Some(2) {
-        return Err(Malformed(format!("stream is a {pair:?}-array, not a pair")));
+    if length != Some(2) {
+        return Err(Malformed(format!(
+            "{what} is a {length:?}-array, not a pair"
+        )));
     }
+    Ok(Some(((), at)))
+}
+
+/// `*2 $name *N`: a stream's name, then how many entries follow.
+fn stream_header(buf: &[u8], at: usize) -> Step<usize> {
+    let Some(((), at)) = pair(buf, at, "stream")? else {
+        return Ok(None);
+    };
     let Some((_name, at)) = bulk(buf, at)? else {
         return Ok(None);
     };
@@ -117,12 +127,9 @@ fn stream_header(buf: &[u8], at: usize) -> Step<usize> {
 
 /// `*2 $id *2k fields…` (fields nil when the entry was deleted while pending).
 fn entry(buf: &[u8], at: usize) -> Step<Entry> {
-    let Some((pair, at)) = header(buf, at, b'*')? else {
+    let Some(((), at)) = pair(buf, at, "entry")? else {
         return Ok(None);
     };
-    if pair != Some(2) {
-        return Err(Malformed(format!("entry is a {pair:?}-array, not a pair")));
-    }
     let Some((id, at)) = bulk(buf, at)? else {
         return Ok(None);
     };
