@@ -181,7 +181,7 @@ fn bench_ack_buffer(c: &mut Criterion) {
         b.iter_batched(
             || ack_ids(ACK_IDS),
             |ids| {
-                let taken = acks.offer(ids.into_iter()).expect("open buffer");
+                let taken = acks.offer(&mut ids.into_iter()).expect("open buffer");
                 let work = acks.take().expect("queued acks");
                 acks.settle(work.count);
                 assert_eq!(taken, work.count);

@@ -44,18 +44,19 @@ impl AckBuffer {
         }
     }
 
-    /// Queues ids; returns how many were taken (fewer when the buffer is full).
-    pub fn offer(&self, ids: impl Iterator<Item = (usize, String)>) -> Result<usize, Error> {
+    /// Queues ids from the front of `ids` while there is room; returns how many were
+    /// taken. An id that does not fit is left in `ids`, never pulled out and dropped.
+    pub fn offer(&self, ids: &mut impl Iterator<Item = (usize, String)>) -> Result<usize, Error> {
         let mut state = self.state.lock();
         if state.closed {
             return Err(Error::Closed { what: "consumer" });
         }
         let was_empty = state.buffered == 0;
         let mut taken = 0;
-        for (shard, id) in ids {
-            if state.buffered + state.in_flight >= self.limit {
+        while state.buffered + state.in_flight < self.limit {
+            let Some((shard, id)) = ids.next() else {
                 break;
-            }
+            };
             state.ids[shard].push(id);
             state.buffered += 1;
             taken += 1;
@@ -134,10 +135,14 @@ mod tests {
     fn acks_are_bounded_and_grouped_by_shard() {
         let acks = AckBuffer::new(3, 3, 100);
         let ids = [(0, "1-0"), (2, "2-0"), (0, "3-0"), (1, "4-0")];
-        let taken = acks
-            .offer(ids.iter().map(|(s, id)| (*s, (*id).to_owned())))
-            .unwrap();
+        let mut offered = ids.iter().map(|(s, id)| (*s, (*id).to_owned()));
+        let taken = acks.offer(&mut offered).unwrap();
         assert_eq!(taken, 3);
+        assert_eq!(
+            offered.next(),
+            Some((1, "4-0".to_owned())),
+            "the id that did not fit"
+        );
         let work = acks.take().unwrap();
         assert_eq!(work.count, 3);
         assert_eq!(
@@ -151,6 +156,6 @@ mod tests {
         acks.settle(3);
         assert_eq!(acks.wait_settled(Duration::ZERO), 0);
         acks.close();
-        assert!(acks.offer(std::iter::empty()).is_err());
+        assert!(acks.offer(&mut std::iter::empty()).is_err());
     }
 }

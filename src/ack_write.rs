@@ -2,16 +2,17 @@
 
 use crate::connection::Connection;
 use crate::error::Error;
-use crate::retry::{classify, classify_code, Backoff, Disposition};
+use crate::retry::{classify, classify_code, script_refused, Backoff, Disposition};
 use redis::{RedisResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 const TRIM_SCRIPT: &str = include_str!("ack_trim.lua");
 
-/// Deletes acked entries either with the trimming script (`ack_trim.lua`) plus XDEL of
-/// the few ids it leaves, or with plain XDEL. A server that refuses the script (ACLs
-/// without `+eval`, proxies) turns it off for the rest of the consumer's life.
+/// Deletes acked entries either with the trimming script (`ack_trim.lua`: one XTRIM for
+/// the acked head of the stream, XDEL for the rest), or with plain XDEL. A server that
+/// refuses the script (ACLs without `+eval`, proxies) turns it off for the rest of the
+/// consumer's life.
 pub struct AckWriter {
     trim: AtomicBool,
 }
@@ -74,8 +75,7 @@ impl AckWriter {
     }
 }
 
-/// `XACK` and the trimming script in one pipeline, then `XDEL` of the acked ids the
-/// trim did not reach (acked out of order, above another entry still pending).
+/// `XACK` and the trimming script (which deletes exactly `ids`) in one pipeline.
 async fn ack_and_trim(
     connection: &mut Connection,
     stream: &str,
@@ -87,22 +87,8 @@ async fn ack_and_trim(
         .arg(TRIM_SCRIPT)
         .arg(1)
         .arg(stream)
-        .arg(group);
-    let replies = checked(connection.pipeline_for(stream, pipe, 2).await)?;
-    let remaining: Vec<&String> = match replies.get(1) {
-        Some(Value::BulkString(bound)) => {
-            let bound = id_order(&String::from_utf8_lossy(bound));
-            ids.iter().filter(|id| id_order(id) >= bound).collect()
-        }
-        // No group or stream left to trim: delete as plain XDEL would.
-        _ => ids.iter().collect(),
-    };
-    if remaining.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = redis::pipe();
-    pipe.cmd("XDEL").arg(stream).arg(remaining);
-    checked(connection.pipeline_for(stream, pipe, 1).await).map(drop)
+        .arg(ids);
+    checked(connection.pipeline_for(stream, pipe, 2).await).map(drop)
 }
 
 /// Plain `XACK` + `XDEL` in one pipeline, as the Go ami writes them.
@@ -141,50 +127,4 @@ fn checked(replies: RedisResult<Vec<Value>>) -> Result<Vec<Value>, Failure> {
         }
     }
     Ok(replies)
-}
-
-/// A stream id's place in the stream (`10-0` after `9-0`).
-fn id_order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (
-        ms.parse().unwrap_or(u64::MAX),
-        seq.parse().unwrap_or(u64::MAX),
-    )
-}
-
-/// The server will not run the script, or the user may not run a command it calls.
-fn script_refused(code: &str, detail: &str) -> bool {
-    code == "NOPERM"
-        || detail.contains("can't run this command")
-        || detail.contains("unknown command")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_order_by_value_not_by_text() {
-        assert!(id_order("10-0") > id_order("9-0"));
-        assert!(id_order("9-10") > id_order("9-9"));
-        assert_eq!(id_order("9-1"), (9, 1));
-    }
-
-    #[test]
-    fn refusals_of_the_script_are_told_from_other_errors() {
-        assert!(script_refused(
-            "NOPERM",
-            "User has no permissions to run 'eval'"
-        ));
-        assert!(script_refused("ERR", "unknown command 'EVAL'"));
-        assert!(script_refused(
-            "ERR",
-            "The user executing the script can't run this command or subcommand"
-        ));
-        assert!(!script_refused("NOGROUP", "No such key or consumer group"));
-        assert!(!script_refused(
-            "OOM",
-            "command not allowed when used memory > 'maxmemory'"
-        ));
-    }
 }

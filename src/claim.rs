@@ -1,16 +1,27 @@
-//! Recovery of messages left by dead consumers: entries pending longer than
-//! `claim_idle` with any consumer of the group are claimed (XAUTOCLAIM) and delivered.
+//! Recovery of messages left by dead consumers: entries pending longer than `claim_idle`
+//! are claimed (XCLAIM) and delivered again.
+//!
+//! Candidates come from `XPENDING … IDLE`, which names each entry's consumer and delivery
+//! count: the count handed on is exact, and this consumer's own entries that are still
+//! in its prefetch are left alone (claiming them would deliver them twice). Its own
+//! entries that were handed to the application and not acked within `claim_idle` are
+//! claimed again, as another consumer's would be.
 
 use crate::connection::Connection;
 use crate::error::Error;
+use crate::progress::Progress;
 use crate::reader::{Delivery, ReaderEvents};
-use crate::reply::parse_claim_reply;
-use crate::triage::Triage;
+use crate::reply::parse_claimed;
+use crate::stream_id::StreamId;
+use crate::triage::{parse_pending, PendingRow, Triage};
+use redis::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Most XAUTOCLAIM calls per shard in one pass, so one huge backlog cannot starve the rest.
-const MAX_CALLS_PER_PASS: usize = 16;
+/// Most XPENDING pages per shard in one pass, so one huge backlog cannot starve the rest.
+const MAX_PAGES_PER_PASS: usize = 16;
 
 pub struct Claimer {
     pub shards: Vec<Triage>,
@@ -18,11 +29,14 @@ pub struct Claimer {
     pub interval: Duration,
     pub count: usize,
     pub connection: Connection,
+    pub progress: Arc<Progress>,
     pub deliveries: mpsc::Sender<Vec<Delivery>>,
     pub stop: watch::Receiver<bool>,
 }
 
 impl Claimer {
+    /// Claims until stopped. A pass that has begun on a shard finishes, so claimed
+    /// entries always reach the prefetch, where `close` finds them.
     pub async fn run(mut self, events: &dyn ReaderEvents) {
         let mut stop = self.stop.clone();
         loop {
@@ -31,77 +45,99 @@ impl Claimer {
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
             for index in 0..self.shards.len() {
-                let claimed = tokio::select! {
-                    claimed = self.claim_shard(index, events) => claimed,
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                };
-                if claimed.is_err() {
-                    // Without XAUTOCLAIM (Redis < 6.2) there is nothing to retry.
+                if *stop.borrow() {
                     return;
+                }
+                if let Err(error) = self.claim_shard(index, events).await {
+                    events.error(error);
                 }
             }
         }
     }
 
-    /// Claims and hands out the idle entries of one shard; `Err` when the server
-    /// cannot claim at all.
-    async fn claim_shard(&mut self, index: usize, events: &dyn ReaderEvents) -> Result<(), ()> {
+    /// Claims and hands out the idle entries of one shard.
+    async fn claim_shard(&mut self, index: usize, events: &dyn ReaderEvents) -> Result<(), Error> {
         let triage = self.shards[index].clone();
-        let mut cursor = "0-0".to_owned();
-        for _ in 0..MAX_CALLS_PER_PASS {
-            let reply = redis::cmd("XAUTOCLAIM")
+        let idle_ms = self.idle.as_millis() as u64;
+        let mut start = "-".to_owned();
+        for _ in 0..MAX_PAGES_PER_PASS {
+            let reply: Value = redis::cmd("XPENDING")
                 .arg(&triage.stream)
                 .arg(&triage.group)
-                .arg(&triage.consumer)
-                .arg(self.idle.as_millis() as u64)
-                .arg(&cursor)
-                .arg("COUNT")
+                .arg("IDLE")
+                .arg(idle_ms)
+                .arg(&start)
+                .arg("+")
                 .arg(self.count)
                 .query_async(&mut self.connection)
-                .await;
-            let claimed = match reply.map(parse_claim_reply) {
-                Ok(Ok(claimed)) => claimed,
-                Ok(Err(detail)) => return report(events, &triage, "", &detail, Ok(())),
-                Err(e) => {
-                    let unsupported =
-                        e.code() == Some("ERR") && e.to_string().contains("unknown command");
-                    let outcome = if unsupported { Err(()) } else { Ok(()) };
-                    let code = e.code().unwrap_or_default().to_owned();
-                    return report(events, &triage, &code, &e.to_string(), outcome);
-                }
-            };
-            for id in claimed.deleted {
-                events.vanished(triage.shard, id);
-            }
-            let claimed_count = claimed.entries.len();
-            let batch = triage
-                .redelivered(&mut self.connection, claimed.entries, events)
-                .await;
-            events.claimed(claimed_count);
-            if !batch.is_empty() && self.deliveries.send(batch).await.is_err() {
+                .await
+                .map_err(|e| triage.error("XPENDING", &e))?;
+            let rows = parse_pending(reply);
+            let Some(last) = rows.last() else {
                 return Ok(());
+            };
+            start = format!("({}", last.id);
+            let full_page = rows.len() >= self.count;
+            let handed = self.progress.handed_up_to(triage.shard);
+            let candidates: Vec<PendingRow> = rows
+                .into_iter()
+                .filter(|row| !in_own_prefetch(&triage, row, handed))
+                .collect();
+            if !candidates.is_empty() {
+                self.claim(&triage, idle_ms, candidates, events).await?;
             }
-            if claimed.cursor == "0-0" {
+            if !full_page {
                 break;
             }
-            cursor = claimed.cursor;
+        }
+        Ok(())
+    }
+
+    async fn claim(
+        &mut self,
+        triage: &Triage,
+        idle_ms: u64,
+        candidates: Vec<PendingRow>,
+        events: &dyn ReaderEvents,
+    ) -> Result<(), Error> {
+        let ids: Vec<&str> = candidates.iter().map(|row| row.id.as_str()).collect();
+        // XCLAIM checks the idle time again, so an entry another claimer or its owner
+        // touched in between is left where it is.
+        let reply: Value = redis::cmd("XCLAIM")
+            .arg(&triage.stream)
+            .arg(&triage.group)
+            .arg(&triage.consumer)
+            .arg(idle_ms)
+            .arg(&ids)
+            .query_async(&mut self.connection)
+            .await
+            .map_err(|e| triage.error("XCLAIM", &e))?;
+        let entries = parse_claimed(reply).map_err(|detail| Error::Server {
+            command: "XCLAIM",
+            key: triage.stream.clone(),
+            code: String::new(),
+            detail,
+        })?;
+        events.claimed(entries.len());
+        let counts: HashMap<&str, u64> = candidates
+            .iter()
+            .map(|row| (row.id.as_str(), row.deliveries))
+            .collect();
+        // XCLAIM counted one more delivery.
+        let counted = entries.into_iter().map(|entry| {
+            let deliveries = counts.get(entry.id.as_str()).map_or(1, |count| count + 1);
+            (entry, deliveries)
+        });
+        let batch = triage.sort(&mut self.connection, counted, events).await;
+        if !batch.is_empty() {
+            // Fails only when the consumer is gone, and then nothing reads the batch.
+            let _ = self.deliveries.send(batch).await;
         }
         Ok(())
     }
 }
 
-fn report(
-    events: &dyn ReaderEvents,
-    triage: &Triage,
-    code: &str,
-    detail: &str,
-    outcome: Result<(), ()>,
-) -> Result<(), ()> {
-    events.error(Error::Server {
-        command: "XAUTOCLAIM",
-        key: triage.stream.clone(),
-        code: code.to_owned(),
-        detail: detail.to_owned(),
-    });
-    outcome
+/// An entry of this consumer's that it has not handed to the application yet.
+fn in_own_prefetch(triage: &Triage, row: &PendingRow, handed: StreamId) -> bool {
+    row.consumer == triage.consumer && StreamId::parse(&row.id).is_none_or(|id| id > handed)
 }

@@ -9,10 +9,12 @@ use crate::connection::Connection;
 use crate::direct_read::DirectReads;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
+use crate::handback::hand_back;
 use crate::meta::check_shards;
 use crate::naming::{dead_letter_stream_name, group_name, stream_name};
 use crate::notices::Notices;
 use crate::options::{ConnectionOptions, ConsumerOptions};
+use crate::progress::Progress;
 use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
 use crate::servers::survey;
@@ -20,10 +22,15 @@ use crate::stats::ConsumerCounters;
 use crate::triage::Triage;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// How long `close` waits for the readers and the claimer to finish what they are doing.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(2);
 
 pub struct Consumer {
     shared: Arc<Shared>,
@@ -31,6 +38,9 @@ pub struct Consumer {
     writer: Connection,
     inbox: Mutex<Inbox>,
     stop: watch::Sender<bool>,
+    /// The readers and the claimer, awaited by `close` before it hands entries back.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    closing: AtomicBool,
 }
 
 struct Shared {
@@ -41,6 +51,7 @@ struct Shared {
     ack_writer: AckWriter,
     notices: Notices,
     counters: ConsumerCounters,
+    progress: Arc<Progress>,
 }
 
 struct Inbox {
@@ -90,6 +101,7 @@ impl Consumer {
             options.pipe_buffer_size,
         );
         let ack_writer = AckWriter::new(options.trim_acked);
+        let progress = Arc::new(Progress::new(streams.len()));
         let shared = Arc::new(Shared {
             options,
             streams,
@@ -98,7 +110,9 @@ impl Consumer {
             ack_writer,
             notices: Notices::default(),
             counters: ConsumerCounters::default(),
+            progress,
         });
+        let mut tasks = Vec::new();
         let seeds = seed_urls(&shared.options.connection)?;
         for (shard, connection) in readers.into_iter().enumerate() {
             let reader = ShardReader {
@@ -110,13 +124,14 @@ impl Consumer {
                 ),
                 count: shared.options.prefetch_count,
                 block: shared.options.block,
+                progress: Arc::clone(&shared.progress),
                 idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
                 connection,
                 deliveries: sender.clone(),
                 stop: stop.subscribe(),
             };
             let events = Arc::clone(&shared);
-            rt.spawn(async move { reader.run(&*events).await });
+            tasks.push(rt.spawn(async move { reader.run(&*events).await }));
         }
         if let Some(idle) = shared.options.claim_idle {
             let claimer = Claimer {
@@ -129,11 +144,12 @@ impl Consumer {
                 interval: (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(30)),
                 count: shared.options.prefetch_count,
                 connection: writer.clone(),
+                progress: Arc::clone(&shared.progress),
                 deliveries: sender.clone(),
                 stop: stop.subscribe(),
             };
             let events = Arc::clone(&shared);
-            rt.spawn(async move { claimer.run(&*events).await });
+            tasks.push(rt.spawn(async move { claimer.run(&*events).await }));
         }
         rt.spawn(run_acker(Arc::clone(&shared), writer.clone()));
         let inbox = Inbox {
@@ -146,6 +162,8 @@ impl Consumer {
             writer,
             inbox: Mutex::new(inbox),
             stop,
+            tasks: Mutex::new(tasks),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -177,8 +195,22 @@ impl Consumer {
         }
         let take = max.min(inbox.leftover.len());
         let messages: Vec<Delivery> = inbox.leftover.drain(..take).collect();
+        drop(inbox);
         self.shared.counters.delivered.add(messages.len() as u64);
+        self.record_handed(&messages);
         Fetch::Messages(messages)
+    }
+
+    /// Marks the last message of each shard as handed out (see `progress`).
+    fn record_handed(&self, messages: &[Delivery]) {
+        let mut last: Vec<Option<&str>> = vec![None; self.shared.streams.len()];
+        for message in messages {
+            last[message.shard] = Some(&message.id);
+        }
+        let last = last.iter().enumerate();
+        self.shared
+            .progress
+            .handed(last.filter_map(|(shard, id)| id.map(|id| (shard, id))));
     }
 
     /// Puts deliveries back in front of the prefetch, in their order.
@@ -190,8 +222,9 @@ impl Consumer {
         }
     }
 
-    /// Queues acks of `(shard, id)` pairs; returns how many fit in the buffer.
-    pub fn ack(&self, ids: impl Iterator<Item = (usize, String)>) -> Result<usize> {
+    /// Queues acks of `(shard, id)` pairs from the front of `ids` while they fit in the
+    /// buffer; returns how many were taken (the rest stay in `ids`).
+    pub fn ack(&self, ids: &mut impl Iterator<Item = (usize, String)>) -> Result<usize> {
         self.shared.acks.offer(ids)
     }
 
@@ -248,10 +281,47 @@ impl Consumer {
         self.stop.send_replace(true);
     }
 
-    /// Stops reading and refuses further acks; queued acks are still written.
+    /// Stops reading, hands what was read but never handed out back to the group (see
+    /// `handback`), and refuses further acks; queued acks are still written.
     pub fn close(&self) {
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
         self.stop();
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        runtime().block_on(async {
+            for task in tasks {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(CLOSE_PATIENCE, task).await.is_err() {
+                    abort.abort();
+                }
+            }
+            self.hand_back_unread().await;
+        });
         self.shared.acks.close();
+    }
+
+    async fn hand_back_unread(&self) {
+        let mut unread: Vec<Vec<Delivery>> = vec![Vec::new(); self.shared.streams.len()];
+        {
+            let mut inbox = self.inbox.lock();
+            let mut left: Vec<Delivery> = inbox.leftover.drain(..).collect();
+            while let Ok(batch) = inbox.batches.try_recv() {
+                left.extend(batch);
+            }
+            for delivery in left {
+                unread[delivery.shard].push(delivery);
+            }
+        }
+        let mut connection = self.writer.clone();
+        for (shard, deliveries) in unread.iter().enumerate() {
+            let triage = self.shared.triage(shard);
+            let queued = self.shared.progress.queued_up_to(shard);
+            match hand_back(&mut connection, &triage, deliveries, queued).await {
+                Ok(count) => self.shared.counters.handed_back.add(count as u64),
+                Err(error) => self.shared.notices.report(error),
+            }
+        }
     }
 
     #[must_use]
@@ -327,15 +397,7 @@ impl ReaderEvents for Shared {
             id: id.clone(),
         });
         // Ack even when the buffer is full: a lost ack only means it is seen again.
-        let _ = self.acks.offer(std::iter::once((shard, id)));
-    }
-
-    fn vanished(&self, shard: usize, id: String) {
-        self.counters.dropped_invalid.add(1);
-        self.notices.report(Error::InvalidEntry {
-            stream: self.streams[shard].clone(),
-            id,
-        });
+        let _ = self.acks.offer(&mut std::iter::once((shard, id)));
     }
 
     fn claimed(&self, count: usize) {

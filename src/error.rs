@@ -88,7 +88,7 @@ impl fmt::Display for Error {
                 deliveries,
             } => write!(
                 f,
-                "entry {id} of {stream} was delivered {deliveries} times; moved to {stream}_dlq"
+                "entry {id} of {stream} was delivered {deliveries} times; moved to its dead-letter stream"
             ),
             Error::MessageTooLarge { size, limit } => {
                 write!(

@@ -11,10 +11,12 @@ pub fn stream_name(name: &str, shard: usize) -> String {
     format!("qu{{{shard}}}_{name}")
 }
 
-/// The dead-letter stream of shard `shard`: same hash tag, so the move is atomic.
+/// The dead-letter stream of shard `shard`: `qu{<shard>}:dlq:<name>`. The same hash tag
+/// keeps the move atomic; the `:` after the tag keeps dead letters out of the queues'
+/// names (`qu{<shard>}_...`), whatever a queue is called.
 #[must_use]
 pub fn dead_letter_stream_name(name: &str, shard: usize) -> String {
-    format!("qu{{{shard}}}_{name}_dlq")
+    format!("qu{{{shard}}}:dlq:{name}")
 }
 
 /// The consumer group shared by every consumer of queue `name`.
@@ -59,7 +61,11 @@ mod tests {
         assert_eq!(stream_name("ruthie", 0), "qu{0}_ruthie");
         assert_eq!(stream_name("ruthie", 9), "qu{9}_ruthie");
         assert_eq!(group_name("ruthie"), "qu_ruthie_group");
-        assert_eq!(dead_letter_stream_name("ruthie", 3), "qu{3}_ruthie_dlq");
+        assert_eq!(dead_letter_stream_name("ruthie", 3), "qu{3}:dlq:ruthie");
+        assert_ne!(
+            dead_letter_stream_name("orders", 3),
+            stream_name("orders_dlq", 3)
+        );
     }
 
     #[test]

@@ -4,10 +4,13 @@ use crate::connection::Connection;
 use crate::direct_read::{Direct, DirectReads};
 use crate::error::Error;
 use crate::groups::ensure_group;
+use crate::progress::Progress;
 use crate::reply::{parse_read_reply, Entry};
 use crate::retry::{classify, Backoff, Disposition};
+use crate::stream_id::StreamId;
 use crate::triage::Triage;
 use redis::aio::ConnectionLike;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -27,6 +30,7 @@ pub struct ShardReader {
     pub direct: Option<DirectReads>,
     pub count: usize,
     pub block: Option<Duration>,
+    pub progress: Arc<Progress>,
     pub idle_poll: Duration,
     pub connection: Connection,
     pub deliveries: mpsc::Sender<Vec<Delivery>>,
@@ -35,10 +39,20 @@ pub struct ShardReader {
 
 /// Where the next read starts.
 enum Cursor {
-    /// Re-reading entries delivered to this consumer before (from `0`, then after the last id).
-    Backlog(String),
+    /// Re-reading entries delivered to this consumer before: at start (from `0`), and
+    /// after a failed read (from the last id queued, as its reply may have been lost).
+    /// Read in growing steps, each once the previous one was handed to the application:
+    /// every re-read counts as a delivery, and a consumer that keeps crashing on its
+    /// first message must not push the rest of its backlog to the dead-letter stream.
+    Backlog { after: String, step: usize },
     /// New entries (`>`).
     New,
+}
+
+impl Cursor {
+    fn backlog(after: String) -> Self {
+        Cursor::Backlog { after, step: 1 }
+    }
 }
 
 /// What readers report back: failures for `on_error`, entries to ack off, counts.
@@ -46,15 +60,14 @@ pub trait ReaderEvents: Send + Sync {
     fn error(&self, error: Error);
     /// An entry without field `m`, or deleted while pending: to be acked off the queue.
     fn invalid_entry(&self, shard: usize, id: String);
-    /// A pending entry that no longer exists; the server already dropped it.
-    fn vanished(&self, shard: usize, id: String);
     fn claimed(&self, count: usize);
     fn dead_lettered(&self, shard: usize, id: String, deliveries: u64);
 }
 
 impl ShardReader {
     pub async fn run(mut self, events: &dyn ReaderEvents) {
-        let mut cursor = Cursor::Backlog("0".to_owned());
+        let shard = self.triage.shard;
+        let mut cursor = Cursor::backlog("0".to_owned());
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         let mut stop = self.stop.clone();
         loop {
@@ -69,15 +82,20 @@ impl ShardReader {
                 Ok(entries) => entries,
                 Err(error) => {
                     self.recover(error, events).await;
+                    cursor = Cursor::backlog(self.progress.queued_up_to(shard).to_string());
                     tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
             backoff.reset();
             let idle = entries.is_empty();
-            let batch = if let Cursor::Backlog(after) = &mut cursor {
+            let backlog = matches!(cursor, Cursor::Backlog { .. });
+            let batch = if let Cursor::Backlog { after, step } = &mut cursor {
                 match entries.last() {
-                    Some(last) => after.clone_from(&last.id),
+                    Some(last) => {
+                        after.clone_from(&last.id);
+                        *step = (*step * 4).min(self.count);
+                    }
                     None => cursor = Cursor::New,
                 }
                 self.triage
@@ -86,15 +104,39 @@ impl ShardReader {
             } else {
                 self.triage.fresh(entries, events)
             };
-            if !batch.is_empty() {
+            if let Some(last) = batch.last().map(|delivery| delivery.id.clone()) {
                 tokio::select! {
                     sent = self.deliveries.send(batch) => if sent.is_err() { return },
                     _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+                self.progress.queued(shard, &last);
+                if backlog {
+                    tokio::select! {
+                        () = self.handed_out(&last) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                    }
                 }
             }
             if idle && self.block.is_none() {
                 tokio::time::sleep(self.idle_poll).await;
             }
+        }
+    }
+
+    /// Waits until the application has been handed this shard's entries up to `id`.
+    async fn handed_out(&self, id: &str) {
+        let Some(id) = StreamId::parse(id) else {
+            return;
+        };
+        let shard = self.triage.shard;
+        loop {
+            let handed = self.progress.handed_out.notified();
+            tokio::pin!(handed);
+            handed.as_mut().enable();
+            if self.progress.handed_up_to(shard) >= id {
+                return;
+            }
+            handed.await;
         }
     }
 
@@ -106,13 +148,17 @@ impl ShardReader {
             consumer,
             ..
         } = &self.triage;
+        let count = match cursor {
+            Cursor::Backlog { step, .. } => *step,
+            Cursor::New => self.count,
+        };
         cmd.arg("GROUP")
             .arg(group)
             .arg(consumer)
             .arg("COUNT")
-            .arg(self.count);
+            .arg(count);
         let start = match cursor {
-            Cursor::Backlog(after) => after.as_str(),
+            Cursor::Backlog { after, .. } => after.as_str(),
             Cursor::New => {
                 if let Some(block) = self.block {
                     cmd.arg("BLOCK").arg(block.as_millis() as u64);

@@ -34,43 +34,16 @@ pub fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-/// An XAUTOCLAIM reply: the next cursor, the claimed entries, and (Redis 7.0+) the ids
-/// that were pending but no longer exist, which the server dropped from the PEL.
-pub struct Claimed {
-    pub cursor: String,
-    pub entries: Vec<Entry>,
-    pub deleted: Vec<String>,
-}
-
-pub fn parse_claim_reply(reply: Value) -> Result<Claimed, String> {
-    let Value::Array(parts) = reply else {
-        return Err(format!("unexpected XAUTOCLAIM reply {reply:?}"));
+/// The entries of an XCLAIM reply; entries that no longer exist are left out (Redis 7.0
+/// drops them from the PEL itself, 6.2 answers nil for them).
+pub fn parse_claimed(reply: Value) -> Result<Vec<Entry>, String> {
+    let Value::Array(raw) = reply else {
+        return Err(format!("unexpected XCLAIM reply {reply:?}"));
     };
-    let mut parts = parts.into_iter();
-    let cursor = match parts.next() {
-        Some(Value::BulkString(cursor)) => String::from_utf8_lossy(&cursor).into_owned(),
-        Some(Value::SimpleString(cursor)) => cursor,
-        other => return Err(format!("XAUTOCLAIM cursor is {other:?}")),
-    };
-    let entries = match parts.next() {
-        Some(Value::Array(raw)) => raw.into_iter().map(parse_entry).collect::<Result<_, _>>()?,
-        _ => Vec::new(),
-    };
-    let deleted = match parts.next() {
-        Some(Value::Array(ids)) => ids
-            .into_iter()
-            .filter_map(|id| match id {
-                Value::BulkString(id) => Some(String::from_utf8_lossy(&id).into_owned()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(Claimed {
-        cursor,
-        entries,
-        deleted,
-    })
+    raw.into_iter()
+        .filter(|entry| *entry != Value::Nil)
+        .map(parse_entry)
+        .collect()
 }
 
 fn parse_entry(raw: Value) -> Result<Entry, String> {
@@ -149,22 +122,18 @@ mod tests {
     }
 
     #[test]
-    fn claim_replies_carry_cursor_entries_and_deleted_ids() {
+    fn claim_replies_leave_out_deleted_entries() {
         let reply = Value::Array(vec![
-            bulk(b"5-0"),
-            Value::Array(vec![entry("3-0", Some(vec![bulk(b"m"), bulk(b"x")]))]),
-            Value::Array(vec![bulk(b"4-0")]),
+            entry("3-0", Some(vec![bulk(b"m"), bulk(b"x")])),
+            Value::Nil,
         ]);
-        let claimed = parse_claim_reply(reply).unwrap();
-        assert_eq!(claimed.cursor, "5-0");
         assert_eq!(
-            claimed.entries,
+            parse_claimed(reply).unwrap(),
             [Entry {
                 id: "3-0".into(),
                 body: Some(b"x".to_vec())
             }]
         );
-        assert_eq!(claimed.deleted, ["4-0"]);
     }
 
     #[test]

@@ -106,6 +106,13 @@ impl Backoff {
     }
 }
 
+/// The server will not run the script, or the user may not run a command it calls.
+pub fn script_refused(code: &str, detail: &str) -> bool {
+    code == "NOPERM"
+        || detail.contains("can't run this command")
+        || detail.contains("unknown command")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +136,23 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn refusals_of_the_script_are_told_from_other_errors() {
+        assert!(script_refused(
+            "NOPERM",
+            "User has no permissions to run 'eval'"
+        ));
+        assert!(script_refused("ERR", "unknown command 'EVAL'"));
+        assert!(script_refused(
+            "ERR",
+            "The user executing the script can't run this command or subcommand"
+        ));
+        assert!(!script_refused("NOGROUP", "No such key or consumer group"));
+        assert!(!script_refused(
+            "OOM",
+            "command not allowed when used memory > 'maxmemory'"
+        ));
     }
 }

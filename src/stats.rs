@@ -41,4 +41,6 @@ pub struct ConsumerCounters {
     pub claimed: Counter,
     /// Entries moved to the dead-letter stream after `max_deliveries`.
     pub dead_lettered: Counter,
+    /// Entries read but never handed out, given back to the group by `close`.
+    pub handed_back: Counter,
 }

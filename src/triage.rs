@@ -5,8 +5,12 @@ use crate::connection::Connection;
 use crate::error::Error;
 use crate::reader::{Delivery, ReaderEvents};
 use crate::reply::Entry;
+use crate::retry::script_refused;
 use redis::Value;
 use std::collections::HashMap;
+
+const DEAD_LETTER_SCRIPT: &str = include_str!("dead_letter.lua");
+const REASON: &str = "max_deliveries";
 
 /// Everything needed to triage the entries of one shard stream.
 #[derive(Clone)]
@@ -40,7 +44,7 @@ impl Triage {
         batch
     }
 
-    /// Entries delivered before (backlog or claimed): their delivery counts decide
+    /// Entries of this consumer's own backlog, read again: their delivery counts decide
     /// whether they are delivered again or dead-lettered.
     pub async fn redelivered(
         &self,
@@ -51,6 +55,8 @@ impl Triage {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Vec::new();
         };
+        // The backlog read returns this consumer's pending entries in id order, so its
+        // pending entries between the first and the last are exactly these.
         let counts = match self
             .delivery_counts(connection, &first.id, &last.id, entries.len())
             .await
@@ -61,15 +67,28 @@ impl Triage {
                 HashMap::new()
             }
         };
-        let mut batch = Vec::with_capacity(entries.len());
-        for Entry { id, body } in entries {
-            let deliveries = counts.get(&id).copied().unwrap_or(1);
+        let counted = entries.into_iter().map(|entry| {
+            let deliveries = counts.get(&entry.id).copied().unwrap_or(1);
+            (entry, deliveries)
+        });
+        self.sort(connection, counted, events).await
+    }
+
+    /// Entries with their delivery counts: delivered, dead-lettered or acked off.
+    pub async fn sort(
+        &self,
+        connection: &mut Connection,
+        entries: impl Iterator<Item = (Entry, u64)>,
+        events: &dyn ReaderEvents,
+    ) -> Vec<Delivery> {
+        let mut batch = Vec::with_capacity(entries.size_hint().0);
+        for (Entry { id, body }, deliveries) in entries {
             match body {
                 None => events.invalid_entry(self.shard, id),
                 Some(body) if self.max_deliveries.is_some_and(|max| deliveries > max) => {
                     match self.dead_letter(connection, &id, &body, deliveries).await {
                         Ok(()) => events.dead_lettered(self.shard, id, deliveries),
-                        Err(e) => events.error(self.error("XADD", &e)),
+                        Err(e) => events.error(e),
                     }
                 }
                 Some(body) => batch.push(Delivery {
@@ -100,35 +119,70 @@ impl Triage {
             .arg(&self.consumer)
             .query_async(connection)
             .await?;
-        Ok(parse_pending(reply))
+        Ok(parse_pending(reply)
+            .into_iter()
+            .map(|row| (row.id, row.deliveries))
+            .collect())
     }
 
     /// Moves one entry to the dead-letter stream (same hash slot) and acks it off the
-    /// queue, atomically.
+    /// queue, all or nothing (`dead_letter.lua`). A server that refuses scripts gets the
+    /// XADD first and the XACK+XDEL only once it succeeded: a crash between the two
+    /// leaves a copy in both streams, never in neither.
     async fn dead_letter(
         &self,
         connection: &mut Connection,
         id: &str,
         body: &[u8],
         deliveries: u64,
-    ) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XADD")
+    ) -> Result<(), Error> {
+        let moved: redis::RedisResult<Value> = redis::cmd("EVAL")
+            .arg(DEAD_LETTER_SCRIPT)
+            .arg(2)
+            .arg(&self.stream)
+            .arg(&self.dead_letters)
+            .arg(&self.group)
+            .arg(id)
+            .arg(body)
+            .arg(deliveries)
+            .arg(REASON)
+            .query_async(connection)
+            .await;
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e) if script_refused(e.code().unwrap_or_default(), &e.to_string()) => {
+                self.dead_letter_in_steps(connection, id, body, deliveries)
+                    .await
+            }
+            Err(e) => Err(self.error("XADD", &e)),
+        }
+    }
+
+    async fn dead_letter_in_steps(
+        &self,
+        connection: &mut Connection,
+        id: &str,
+        body: &[u8],
+        deliveries: u64,
+    ) -> Result<(), Error> {
+        redis::cmd("XADD")
             .arg(&self.dead_letters)
             .arg("*")
             .arg("m")
             .arg(body)
             .arg("reason")
-            .arg("max_deliveries")
+            .arg(REASON)
             .arg("deliveries")
             .arg(deliveries)
             .arg("id")
             .arg(id)
             .arg("stream")
             .arg(&self.stream)
-            .ignore()
-            .cmd("XACK")
+            .query_async::<Value>(connection)
+            .await
+            .map_err(|e| self.error("XADD", &e))?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
             .arg(&self.stream)
             .arg(&self.group)
             .arg(id)
@@ -137,10 +191,12 @@ impl Triage {
             .arg(&self.stream)
             .arg(id)
             .ignore();
-        pipe.query_async(connection).await
+        pipe.query_async::<()>(connection)
+            .await
+            .map_err(|e| self.error("XACK", &e))
     }
 
-    fn error(&self, command: &'static str, error: &redis::RedisError) -> Error {
+    pub fn error(&self, command: &'static str, error: &redis::RedisError) -> Error {
         Error::Server {
             command,
             key: self.stream.clone(),
@@ -152,18 +208,29 @@ impl Triage {
     }
 }
 
+/// One row of an extended `XPENDING` reply.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingRow {
+    pub id: String,
+    pub consumer: String,
+    pub deliveries: u64,
+}
+
 /// `XPENDING` extended replies: `[[id, consumer, idle, deliveries], ...]`.
-fn parse_pending(reply: Value) -> HashMap<String, u64> {
+pub fn parse_pending(reply: Value) -> Vec<PendingRow> {
     let Value::Array(rows) = reply else {
-        return HashMap::new();
+        return Vec::new();
     };
     rows.into_iter()
         .filter_map(|row| match row {
             Value::Array(fields) => match fields.as_slice() {
-                [Value::BulkString(id), _, _, Value::Int(count)] => Some((
-                    String::from_utf8_lossy(id).into_owned(),
-                    (*count).max(1) as u64,
-                )),
+                [Value::BulkString(id), Value::BulkString(consumer), _, Value::Int(count)] => {
+                    Some(PendingRow {
+                        id: String::from_utf8_lossy(id).into_owned(),
+                        consumer: String::from_utf8_lossy(consumer).into_owned(),
+                        deliveries: (*count).max(0) as u64,
+                    })
+                }
                 _ => None,
             },
             _ => None,
@@ -185,9 +252,16 @@ mod tests {
                 Value::Int(count),
             ])
         };
-        let counts = parse_pending(Value::Array(vec![row("1-0", 3), row("2-0", 1)]));
-        assert_eq!(counts.get("1-0"), Some(&3));
-        assert_eq!(counts.get("2-0"), Some(&1));
+        let rows = parse_pending(Value::Array(vec![row("1-0", 3), row("2-0", 1)]));
+        assert_eq!(
+            rows[0],
+            PendingRow {
+                id: "1-0".into(),
+                consumer: "c".into(),
+                deliveries: 3
+            }
+        );
+        assert_eq!(rows[1].deliveries, 1);
         assert!(parse_pending(Value::Nil).is_empty());
     }
 }

@@ -16,6 +16,7 @@ from redis.cluster import RedisCluster
 import ami
 from ami import cli
 from ami._dead_letters import DeadLetter, DeadLetters, parse_id
+from ami._inspect import dead_letter_stream
 from helpers import drain, total_length
 
 SHARDS = 2
@@ -30,7 +31,7 @@ def _no_ambient_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def _dlq(queue: str, shard: int) -> str:
-    return f"qu{{{shard}}}_{queue}_dlq"
+    return f"qu{{{shard}}}:dlq:{queue}"
 
 
 def _write(
@@ -113,7 +114,7 @@ def test_dead_letters_of_a_consumer_are_listed_and_one_is_replayed(
             assert letter.deliveries == 2
             assert letter.original_id == message.id
             assert letter.original_stream == message.stream
-            assert letter.dead_letter_stream == f"{message.stream}_dlq"
+            assert letter.dead_letter_stream == dead_letter_stream(message.stream)
             assert letter.shard == int(message.stream[3 : message.stream.index("}")])
 
         target = by_body[b"poison-1"]
@@ -237,11 +238,11 @@ def test_an_entry_without_a_body_is_not_replayed(
 
 
 def test_to_dict_encodes_binary_bodies() -> None:
-    letter = DeadLetter("1-1", "qu{0}_q_dlq", 0, b"\xff\x00", "max_deliveries", 3, "9-9", "qu{0}_q")
+    letter = DeadLetter("1-1", "qu{0}:dlq:q", 0, b"\xff\x00", "max_deliveries", 3, "9-9", "qu{0}_q")
     data = letter.to_dict()
     assert (data["body"], data["body_base64"]) == ("/wA=", True)
     assert json.loads(json.dumps(data))["deliveries"] == 3
-    text = DeadLetter("1-1", "qu{0}_q_dlq", 0, "héllo".encode(), "", 0, "", "qu{0}_q").to_dict()
+    text = DeadLetter("1-1", "qu{0}:dlq:q", 0, "héllo".encode(), "", 0, "", "qu{0}_q").to_dict()
     assert (text["body"], text["body_base64"]) == ("héllo", False)
 
 

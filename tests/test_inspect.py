@@ -13,7 +13,7 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami._cluster_client import ClusterClient, crc16, key_slot
-from ami._inspect import ConsumerStats, QueueStats, inspect
+from ami._inspect import ConsumerStats, QueueStats, dead_letter_stream, inspect
 from ami._resp import RespConnection
 from ami.cluster import find_server_binary, pick_ports
 from ami.exceptions import ClusterError
@@ -41,7 +41,7 @@ def test_crc16_and_key_slots_match_redis() -> None:
     assert crc16(b"123456789") == 0x31C3
     assert key_slot("foo") == 12182
     assert key_slot("{user1000}.following") == key_slot("{user1000}.followers")
-    assert key_slot("qu{3}_orders") == key_slot("qu{3}_orders_dlq") == key_slot("3")
+    assert key_slot("qu{3}_orders") == key_slot("qu{3}:dlq:orders") == key_slot("3")
     # An empty tag does not count: the whole key is hashed.
     assert key_slot("a{}b") == crc16(b"a{}b") % 16384
 
@@ -163,7 +163,7 @@ def test_lag_is_counted_when_the_server_cannot_tell(
 
 
 def test_dead_letters_are_counted(nodes: list[str], queue: str, redis_client: RedisCluster) -> None:
-    dead_letters = stream_names(queue, SHARDS)[1] + "_dlq"
+    dead_letters = dead_letter_stream(stream_names(queue, SHARDS)[1])
     redis_client.xadd(dead_letters, {"m": b"bad"})
     redis_client.xadd(dead_letters, {"m": b"worse"})
 

@@ -76,7 +76,7 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_flow(
 
     assert sorted(handled) == sorted(bodies[:-1])
     assert stats["dead_lettered"] == 1
-    [(_, fields)] = redis_client.xrange(f"qu{{0}}_{queue}_dlq")
+    [(_, fields)] = redis_client.xrange(f"qu{{0}}:dlq:{queue}")
     assert fields[b"m"] == b"poison"
     assert fields[b"reason"] == b"max_deliveries"
     assert int(fields[b"deliveries"]) == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -11,6 +12,7 @@ from ami import _ami
 from ami._async_client import AsyncClient
 from ami._consumer import Consumer, Message
 from ami._errors import ErrorHandler
+from ami.exceptions import OperationTimeout
 
 # Longest wait one worker thread makes before the loop looks again (and sees a cancel).
 _WAIT_SLICE = 0.25
@@ -64,6 +66,7 @@ class AsyncConsumer(AsyncClient[Consumer]):
         self.name = name
         self.consumer = consumer
         self._prefetch_count = prefetch_count
+        self._ack_timeout = ack_timeout
         super().__init__("consumer", functools.partial(Consumer, name, **options))
 
     async def consume(self, max_messages: int = 1000, timeout: float | None = 1.0) -> list[Message]:
@@ -113,8 +116,17 @@ class AsyncConsumer(AsyncClient[Consumer]):
         pending = list(messages)
         total = len(pending)
         pending = pending[core.try_ack_many(pending) :]
+        deadline = time.monotonic() + self._ack_timeout
         while pending:
-            await asyncio.to_thread(core.wait_for_ack_space, _WAIT_SLICE)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OperationTimeout(
+                    f"queueing acks ({len(pending)} of {total} not queued: the ack buffer of "
+                    "pending_buffer_size stayed full; those messages stay pending) timed out "
+                    f"after {self._ack_timeout}s",
+                    self._ack_timeout,
+                )
+            await asyncio.to_thread(core.wait_for_ack_space, min(_WAIT_SLICE, left))
             pending = pending[core.try_ack_many(pending) :]
         return total
 

@@ -42,7 +42,7 @@ def add_dlq_commands(commands: Any) -> None:
     dlq = commands.add_parser(
         "dlq",
         help="list, replay or purge the dead letters of a queue",
-        description="Work with the dead-letter streams qu{i}_NAME_dlq, where consumers "
+        description="Work with the dead-letter streams qu{i}:dlq:NAME, where consumers "
         "move messages delivered more than max_deliveries times.",
     )
     actions = dlq.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -33,18 +33,21 @@ class Consumer:
             holds about `shards` reads. Bigger is faster and uses more memory.
         block: Seconds a read waits on an idle shard (XREADGROUP BLOCK); 0 or None
             polls instead. Longer blocks mean fewer idle round trips but a slower `stop`.
-        pending_buffer_size: Most acks held before `ack` blocks. Acks not yet written
-            when a process dies are lost, and their messages are delivered again.
+        pending_buffer_size: Most acks held before `ack` blocks. `ack` waits for room
+            for up to `ack_timeout`, then raises `OperationTimeout`; an ack is never
+            dropped silently. Acks not yet written when a process dies are lost, and their
+            messages are delivered again.
         pipe_buffer_size: Most ids per ack write to one stream.
         pipe_period: Seconds acks may gather before they are written.
-        ack_timeout: Seconds an ack batch may spend retrying before it is reported and
-            dropped (its messages stay pending and come back).
+        ack_timeout: Seconds an ack may wait for room in a full ack buffer (then `ack`
+            raises `OperationTimeout`), and seconds an ack batch may spend retrying before
+            it is reported and given up (its messages stay pending and come back).
         claim_idle: Seconds after which a message pending with any consumer of the group
             (one that died, or hangs) is claimed by this one and delivered again. Shorter
             recovers faster but re-delivers messages whose handlers are merely slow; call
             `touch` to keep a message longer. None never claims (the Go ami's behaviour).
         max_deliveries: Deliveries after which a message is moved to the dead-letter
-            stream ``qu{i}_NAME_dlq`` (with its body, delivery count and original id)
+            stream ``qu{i}:dlq:NAME`` (with its body, delivery count and original id)
             and acked off the queue, so a poison message cannot loop forever. None
             redelivers forever.
         check_shards: As for `Producer`.
@@ -154,17 +157,24 @@ class Consumer:
     def ack(self, message: Message) -> None:
         """Queues the ack (XACK + XDEL) of one message; written in the background.
 
+        Waits while the ack buffer is full (see `pending_buffer_size`).
+
         Raises:
             ConfigError: The message came from another queue.
             ClientClosedError: The consumer is closed.
+            OperationTimeout: The ack buffer stayed full for `ack_timeout`.
         """
         self._core.ack(message)
 
     def ack_many(self, messages: Iterable[Message]) -> int:
-        """Queues the acks of many messages in one call.
+        """Queues the acks of many messages in one call, waiting while the buffer is full.
 
         Returns:
-            How many acks were queued.
+            How many acks were queued (all of them).
+
+        Raises:
+            OperationTimeout: The ack buffer stayed full for `ack_timeout`; the acks
+                that were not queued are not written and their messages stay pending.
         """
         return self._core.ack_many(messages)
 

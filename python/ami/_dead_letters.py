@@ -1,7 +1,7 @@
 """Dead letters: list, count, replay and purge what consumers gave up on.
 
 A consumer with `max_deliveries` moves an entry delivered too often from its shard
-stream ``qu{i}_NAME`` to the dead-letter stream ``qu{i}_NAME_dlq`` (same hash slot),
+stream ``qu{i}_NAME`` to the dead-letter stream ``qu{i}:dlq:NAME`` (same hash slot),
 with the fields ``m`` (body), ``reason``, ``deliveries``, ``id`` and ``stream``::
 
     with ami.DeadLetters("orders", nodes="127.0.0.1:7001", shards=10) as dlq:
@@ -78,7 +78,7 @@ class DeadLetter:
     Attributes:
         id: Its id in the dead-letter stream (what `DeadLetters.replay` and
             `DeadLetters.purge` take).
-        dead_letter_stream: The dead-letter stream, ``qu{i}_NAME_dlq``.
+        dead_letter_stream: The dead-letter stream, ``qu{i}:dlq:NAME``.
         shard: The shard number ``i``.
         body: The message body (field ``m``).
         reason: Why it was dead-lettered, e.g. ``"max_deliveries"``.

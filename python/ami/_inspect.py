@@ -58,7 +58,7 @@ class ShardStats:
         consumers: The group's consumers on this shard.
         oldest_pending_age: Seconds since the oldest pending entry was added (by the
             server's clock); None when nothing is pending.
-        dead_letters: Entries in the dead-letter stream ``qu{i}_NAME_dlq``.
+        dead_letters: Entries in the dead-letter stream ``qu{i}:dlq:NAME``.
     """
 
     stream: str
@@ -170,9 +170,11 @@ def dead_letter_stream(stream: str) -> str:
         stream: A shard stream, ``qu{i}_NAME``.
 
     Returns:
-        ``qu{i}_NAME_dlq``.
+        ``qu{i}:dlq:NAME``: the ``:`` after the hash tag keeps dead letters out of the
+        queues' names (``qu{i}_...``), whatever a queue is called.
     """
-    return f"{stream}_dlq"
+    tag, name = stream.split("}_", 1)
+    return f"{tag}}}:dlq:{name}"
 
 
 def validate_name(name: str, option: str = "name") -> None:

@@ -10,7 +10,7 @@ use crate::options::ConsumerOptions;
 use crate::reader::Delivery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[pyclass(frozen, name = "ConsumerCore", module = "ami._ami")]
 pub struct ConsumerCorePy {
@@ -158,7 +158,7 @@ impl ConsumerCorePy {
     /// Queues acks from the front of `messages` while there is room; never blocks.
     fn try_ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ids = self.ack_ids(py, messages)?;
-        self.consumer.ack(ids.into_iter()).map_err(to_py)
+        self.consumer.ack(&mut ids.into_iter()).map_err(to_py)
     }
 
     /// Waits up to `timeout` for room in the ack buffer (GIL released).
@@ -214,8 +214,10 @@ impl ConsumerCorePy {
         self.consumer.stop();
     }
 
-    fn close(&self) {
-        self.consumer.close();
+    /// Stops reading and hands unread messages back to the group (GIL released).
+    fn close(&self, py: Python<'_>) {
+        let consumer = &self.consumer;
+        py.detach(|| consumer.close());
     }
 
     fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
@@ -239,6 +241,7 @@ impl ConsumerCorePy {
         stats.set_item("dropped_invalid", counters.dropped_invalid.get())?;
         stats.set_item("claimed", counters.claimed.get())?;
         stats.set_item("dead_lettered", counters.dead_lettered.get())?;
+        stats.set_item("handed_back", counters.handed_back.get())?;
         stats.set_item("pending_acks", self.consumer.flush_acks(Duration::ZERO))?;
         Ok(stats)
     }
@@ -298,17 +301,31 @@ impl ConsumerCorePy {
         Ok(ids)
     }
 
-    /// Queues `ids`, waiting (GIL released) while the ack buffer is full.
+    /// Queues `ids`, waiting (GIL released, in slices so Ctrl-C works) while the ack
+    /// buffer is full, for at most `ack_timeout`: an ack is queued or raised, never dropped.
     fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, String)>) -> PyResult<()> {
+        let total = ids.len();
         let mut rest = ids.into_iter().peekable();
+        let consumer = &self.consumer;
+        let patience = consumer.options().ack_timeout;
+        let deadline = Instant::now() + patience;
         loop {
-            let taken = self.consumer.ack(rest.by_ref()).map_err(to_py)?;
-            let _ = taken;
+            consumer.ack(&mut rest).map_err(to_py)?;
             if rest.peek().is_none() {
                 return Ok(());
             }
-            let consumer = &self.consumer;
-            py.detach(|| consumer.wait_for_ack_space(Duration::from_millis(100)));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let unqueued = rest.count();
+                return Err(to_py(Error::Timeout {
+                    what: format!(
+                        "queueing acks ({unqueued} of {total} not queued: the ack buffer of \
+                         pending_buffer_size stayed full; those messages stay pending)"
+                    ),
+                    seconds: patience.as_secs_f64(),
+                }));
+            }
+            py.detach(|| consumer.wait_for_ack_space(left.min(Duration::from_millis(100))));
             py.check_signals()?;
         }
     }

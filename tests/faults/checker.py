@@ -26,6 +26,7 @@ from typing import Any
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
+from ami._inspect import dead_letter_stream
 
 POISON = "poison"
 SENT_SUFFIX = ".sent"
@@ -181,7 +182,7 @@ def leftovers(nodes: list[str], queue: str, shards: int) -> Leftovers:
         for stream in stream_names(queue, shards):
             length += client.xlen(stream)
             pending += client.xpending(stream, group)["pending"] if client.exists(stream) else 0
-            entries: Any = client.xrange(f"{stream}_dlq")
+            entries: Any = client.xrange(dead_letter_stream(stream))
             dead += [bytes(entry[b"m"]) for _, entry in entries]
         return Leftovers(length, pending, tuple(dead))
     finally:
