@@ -2,14 +2,14 @@
 //! are claimed (XCLAIM) and delivered again.
 //!
 //! Candidates come from `XPENDING … IDLE`, which names each entry's consumer and delivery
-//! count: the count handed on is exact, and this consumer's own entries that are still
-//! in its prefetch are left alone (claiming them would deliver them twice). Its own
-//! entries that were handed to the application and not acked within `claim_idle` are
-//! claimed again, as another consumer's would be.
+//! count: the count handed on is exact, and this consumer's own entries are claimed only
+//! once the application has held them for `claim_idle` without an ack, as another
+//! consumer's would be. The server's idle time of an entry that waited in the prefetch
+//! says nothing about how long the application has had it.
 
 use crate::connection::Connection;
 use crate::error::Error;
-use crate::progress::Progress;
+use crate::progress::{Progress, Whereabouts};
 use crate::reader::{Delivery, ReaderEvents};
 use crate::reply::parse_claimed;
 use crate::stream_id::StreamId;
@@ -78,10 +78,9 @@ impl Claimer {
             };
             start = format!("({}", last.id);
             let full_page = rows.len() >= self.count;
-            let handed = self.progress.handed_up_to(triage.shard);
             let candidates: Vec<PendingRow> = rows
                 .into_iter()
-                .filter(|row| !in_own_prefetch(&triage, row, handed))
+                .filter(|row| row.consumer != triage.consumer || self.abandoned_here(&triage, row))
                 .collect();
             if !candidates.is_empty() {
                 self.claim(&triage, idle_ms, candidates, events).await?;
@@ -91,6 +90,19 @@ impl Claimer {
             }
         }
         Ok(())
+    }
+
+    /// One of this consumer's own entries that the application was handed `idle` ago or
+    /// longer and has not acked: not one still in the prefetch or just handed out.
+    fn abandoned_here(&self, triage: &Triage, row: &PendingRow) -> bool {
+        let Some(id) = StreamId::parse(&row.id) else {
+            return false;
+        };
+        match self.progress.whereabouts(triage.shard, id) {
+            Whereabouts::Unhanded => false,
+            Whereabouts::HandedAt(at) => at.elapsed() >= self.idle,
+            Whereabouts::HandedLongAgo => true,
+        }
     }
 
     async fn claim(
@@ -135,9 +147,4 @@ impl Claimer {
         }
         Ok(())
     }
-}
-
-/// An entry of this consumer's that it has not handed to the application yet.
-fn in_own_prefetch(triage: &Triage, row: &PendingRow, handed: StreamId) -> bool {
-    row.consumer == triage.consumer && StreamId::parse(&row.id).is_none_or(|id| id > handed)
 }

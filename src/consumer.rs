@@ -101,7 +101,8 @@ impl Consumer {
             options.pipe_buffer_size,
         );
         let ack_writer = AckWriter::new(options.trim_acked);
-        let progress = Arc::new(Progress::new(streams.len()));
+        let memory = options.claim_idle.unwrap_or(Duration::from_secs(60));
+        let progress = Arc::new(Progress::new(streams.len(), memory));
         let shared = Arc::new(Shared {
             options,
             streams,
@@ -169,6 +170,7 @@ impl Consumer {
 
     /// Takes up to `max` delivered messages, waiting up to `timeout` for the first.
     pub fn fetch(&self, max: usize, timeout: Duration) -> Fetch {
+        self.shared.progress.fetching();
         let mut inbox = self.inbox.lock();
         if inbox.leftover.is_empty() && !inbox.finished {
             let rt = runtime();

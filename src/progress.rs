@@ -1,43 +1,122 @@
 //! How far each shard's entries have travelled in this consumer: queued into the
-//! prefetch by its reader, and handed to the application by `fetch`.
+//! prefetch by its reader, and handed to the application by `fetch`, and when.
 //!
 //! A reader's `>` reads return rising ids and the prefetch is first in, first out, so an
-//! entry of this consumer with an id above `handed` is still in the prefetch (or in a
-//! read whose reply was lost), and one above `queued` never reached the prefetch.
+//! entry of this consumer with an id above the last one handed out is still in the
+//! prefetch (or in a read whose reply was lost), and one above `queued` never reached
+//! the prefetch.
 
 use crate::stream_id::StreamId;
 use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// Where one of this consumer's pending entries is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// Not handed out yet: in the prefetch, or lost on its way there.
+    Unhanded,
+    /// Handed to the application at about this time (never earlier).
+    HandedAt(Instant),
+    /// Handed out longer ago than the memory of hand-outs reaches.
+    HandedLongAgo,
+}
 
 pub struct Progress {
     queued: Mutex<Vec<StreamId>>,
-    handed: Mutex<Vec<StreamId>>,
-    /// Woken whenever messages are handed to the application.
+    handed: Mutex<Vec<HandOuts>>,
+    /// How long hand-out times are remembered, and how finely.
+    memory: Duration,
+    grain: Duration,
+    /// Calls of `fetch` so far: the application asking for more.
+    fetches: AtomicU64,
+    /// Woken whenever the application asks for messages or is handed some.
     pub handed_out: Notify,
 }
 
+/// One shard's hand-outs: the highest id handed out, the fetch that did it, and marks
+/// `(up to id, first, last time)`, each covering the ids above the previous mark. Marks
+/// close after `grain`, so a shard keeps about `memory / grain` of them at any rate.
+#[derive(Default)]
+struct HandOuts {
+    up_to: StreamId,
+    in_fetch: u64,
+    /// The highest id of the marks forgotten: handed out long ago.
+    forgotten: StreamId,
+    marks: VecDeque<(StreamId, Instant, Instant)>,
+}
+
 impl Progress {
+    /// Remembers hand-out times for `memory` (the consumer's `claim_idle`).
     #[must_use]
-    pub fn new(shards: usize) -> Self {
+    pub fn new(shards: usize, memory: Duration) -> Self {
         Self {
             queued: Mutex::new(vec![StreamId::default(); shards]),
-            handed: Mutex::new(vec![StreamId::default(); shards]),
+            handed: Mutex::new((0..shards).map(|_| HandOuts::default()).collect()),
+            memory,
+            grain: memory / 16,
+            fetches: AtomicU64::new(0),
             handed_out: Notify::new(),
         }
     }
 
     pub fn queued(&self, shard: usize, id: &str) {
-        raise(&mut self.queued.lock()[shard], id);
+        if let Some(id) = StreamId::parse(id) {
+            let mut queued = self.queued.lock();
+            queued[shard] = queued[shard].max(id);
+        }
+    }
+
+    /// The application asks for messages.
+    pub fn fetching(&self) {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.handed_out.notify_waiters();
     }
 
     /// Records the last id handed out per shard, as `(shard, id)` pairs.
     pub fn handed<'a>(&self, last_ids: impl Iterator<Item = (usize, &'a str)>) {
+        let now = Instant::now();
+        let fetch = self.fetches.load(Ordering::SeqCst);
         let mut handed = self.handed.lock();
         for (shard, id) in last_ids {
-            raise(&mut handed[shard], id);
+            let Some(id) = StreamId::parse(id) else {
+                continue;
+            };
+            let shard = &mut handed[shard];
+            if id <= shard.up_to {
+                continue;
+            }
+            shard.up_to = id;
+            shard.in_fetch = fetch;
+            match shard.marks.back_mut() {
+                Some((mark, first, last)) if now.duration_since(*first) < self.grain => {
+                    *mark = id;
+                    *last = now;
+                }
+                _ => shard.marks.push_back((id, now, now)),
+            }
+            while shard
+                .marks
+                .front()
+                .is_some_and(|(_, _, last)| now.duration_since(*last) > self.memory)
+            {
+                if let Some((mark, _, _)) = shard.marks.pop_front() {
+                    shard.forgotten = mark;
+                }
+            }
         }
         drop(handed);
         self.handed_out.notify_waiters();
+    }
+
+    /// True once entries up to `id` were handed out and the application came back for
+    /// more: it lived through handling them.
+    #[must_use]
+    pub fn handled_past(&self, shard: usize, id: StreamId) -> bool {
+        let handed = &self.handed.lock()[shard];
+        handed.up_to >= id && self.fetches.load(Ordering::SeqCst) > handed.in_fetch
     }
 
     #[must_use]
@@ -47,13 +126,26 @@ impl Progress {
 
     #[must_use]
     pub fn handed_up_to(&self, shard: usize) -> StreamId {
-        self.handed.lock()[shard]
+        self.handed.lock()[shard].up_to
     }
-}
 
-fn raise(mark: &mut StreamId, id: &str) {
-    if let Some(id) = StreamId::parse(id) {
-        *mark = (*mark).max(id);
+    #[must_use]
+    pub fn whereabouts(&self, shard: usize, id: StreamId) -> Whereabouts {
+        let handed = self.handed.lock();
+        let shard = &handed[shard];
+        if id > shard.up_to {
+            return Whereabouts::Unhanded;
+        }
+        if id <= shard.forgotten {
+            return Whereabouts::HandedLongAgo;
+        }
+        shard
+            .marks
+            .iter()
+            .find(|(mark, _, _)| *mark >= id)
+            .map_or(Whereabouts::HandedLongAgo, |(_, _, last)| {
+                Whereabouts::HandedAt(*last)
+            })
     }
 }
 
@@ -61,15 +153,40 @@ fn raise(mark: &mut StreamId, id: &str) {
 mod tests {
     use super::*;
 
+    fn id(text: &str) -> StreamId {
+        StreamId::parse(text).unwrap()
+    }
+
     #[test]
-    fn marks_only_rise() {
-        let progress = Progress::new(2);
+    fn queued_marks_only_rise() {
+        let progress = Progress::new(2, Duration::from_secs(60));
         progress.queued(1, "9-0");
         progress.queued(1, "10-0");
         progress.queued(1, "3-0");
-        assert_eq!(progress.queued_up_to(1), StreamId::parse("10-0").unwrap());
-        progress.handed([(0, "5-1"), (0, "5-0")].into_iter());
-        assert_eq!(progress.handed_up_to(0), StreamId::parse("5-1").unwrap());
-        assert_eq!(progress.handed_up_to(1), StreamId::default());
+        assert_eq!(progress.queued_up_to(1), id("10-0"));
+        assert_eq!(progress.queued_up_to(0), StreamId::default());
+    }
+
+    #[test]
+    fn hand_outs_are_placed_in_time() {
+        let progress = Progress::new(1, Duration::from_millis(160));
+        assert_eq!(progress.whereabouts(0, id("1-0")), Whereabouts::Unhanded);
+        progress.handed([(0, "5-0")].into_iter());
+        assert!(matches!(
+            progress.whereabouts(0, id("5-0")),
+            Whereabouts::HandedAt(_)
+        ));
+        assert_eq!(progress.whereabouts(0, id("6-0")), Whereabouts::Unhanded);
+        std::thread::sleep(Duration::from_millis(200));
+        progress.handed([(0, "7-0")].into_iter());
+        assert_eq!(
+            progress.whereabouts(0, id("5-0")),
+            Whereabouts::HandedLongAgo
+        );
+        assert!(matches!(
+            progress.whereabouts(0, id("6-0")),
+            Whereabouts::HandedAt(_)
+        ));
+        assert_eq!(progress.handed_up_to(0), id("7-0"));
     }
 }

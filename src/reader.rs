@@ -112,7 +112,7 @@ impl ShardReader {
                 self.progress.queued(shard, &last);
                 if backlog {
                     tokio::select! {
-                        () = self.handed_out(&last) => {}
+                        () = self.handled_past(&last) => {}
                         _ = stop.wait_for(|stopped| *stopped) => return,
                     }
                 }
@@ -123,8 +123,9 @@ impl ShardReader {
         }
     }
 
-    /// Waits until the application has been handed this shard's entries up to `id`.
-    async fn handed_out(&self, id: &str) {
+    /// Waits until the application was handed this shard's entries up to `id` and came
+    /// back for more.
+    async fn handled_past(&self, id: &str) {
         let Some(id) = StreamId::parse(id) else {
             return;
         };
@@ -133,7 +134,7 @@ impl ShardReader {
             let handed = self.progress.handed_out.notified();
             tokio::pin!(handed);
             handed.as_mut().enable();
-            if self.progress.handed_up_to(shard) >= id {
+            if self.progress.handled_past(shard, id) {
                 return;
             }
             handed.await;
