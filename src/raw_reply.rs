@@ -426,3 +426,6 @@ mod tests {
         assert!(parse_with(6, "3").is_err());
     }
 }
+
+#[cfg(test)]
+mod props;
