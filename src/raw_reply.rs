@@ -4,8 +4,23 @@
 //! that was about half of a consumer's CPU. This reads ids and bodies out directly.
 //! The parser resumes where it stopped as more bytes arrive, so a large reply read in
 //! many pieces is parsed once.
+//!
+//! The bytes are not trusted: every length is bounded before it is used, so a malformed
+//! reply is refused as `Malformed` rather than overflowing or allocating what it claims.
 
 use crate::reply::Entry;
+
+/// Redis's default `proto-max-bulk-len`, 512 MiB: no XADD argument, so no field of an
+/// entry, is longer unless a server raises it.
+const MAX_BULK: usize = 512 * 1024 * 1024;
+/// The most elements an array may announce (hiredis's limit too).
+const MAX_COUNT: usize = u32::MAX as usize;
+/// Entries reserved ahead of their arrival, whatever the count announced.
+const PRESIZE: usize = 4096;
+/// A length line: its type byte and a `u64`'s 20 digits at most.
+const MAX_HEADER: usize = 21;
+/// An error reply's line (Redis's are a few dozen bytes).
+const MAX_ERROR: usize = 64 * 1024;
 
 /// A complete reply to XREADGROUP.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,7 +65,7 @@ impl ReplyParser {
                 Stage::Start => match buf.first() {
                     None => return Ok(None),
                     Some(b'-') => {
-                        let Some((line, end)) = line(buf, 0) else {
+                        let Some((line, end)) = line(buf, 0, MAX_ERROR)? else {
                             return Ok(None);
                         };
                         return Ok(Some((RawReply::Error(line.to_vec()), end)));
@@ -72,7 +87,7 @@ impl ReplyParser {
                         return Ok(None);
                     };
                     self.parsed = end;
-                    self.entries.reserve(entries);
+                    self.entries.reserve(entries.min(PRESIZE));
                     self.stage = Stage::Entries {
                         entries,
                         streams: streams - 1,
@@ -140,8 +155,12 @@ fn entry(buf: &[u8], at: usize) -> Step<Entry> {
     let Some((fields, mut at)) = header(buf, at, b'*')? else {
         return Ok(None);
     };
+    let fields = fields.unwrap_or(0);
+    if fields % 2 != 0 {
+        return Err(Malformed(format!("entry has {fields} fields and values")));
+    }
     let mut body = None;
-    for _ in 0..fields.unwrap_or(0) / 2 {
+    for _ in 0..fields / 2 {
         let Some((name, after_name)) = bulk(buf, at)? else {
             return Ok(None);
         };
@@ -156,35 +175,55 @@ fn entry(buf: &[u8], at: usize) -> Step<Entry> {
     Ok(Some((Entry { id, body }, at)))
 }
 
-/// A line's bytes and where the next line starts.
-fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let rest = buf.get(at..)?;
-    let end = rest.windows(2).position(|pair| pair == b"\r\n")?;
-    Some((&rest[..end], at + end + 2))
+/// A line's bytes (at most `max`) and where the next line starts.
+fn line(buf: &[u8], at: usize, max: usize) -> Step<&[u8]> {
+    let rest = buf.get(at..).unwrap_or_default();
+    let window = &rest[..rest.len().min(max + 2)];
+    match window.windows(2).position(|pair| pair == b"\r\n") {
+        Some(end) => Ok(Some((&rest[..end], at + end + 2))),
+        None if window.len() == max + 2 => Err(Malformed(format!("line longer than {max} bytes"))),
+        None => Ok(None),
+    }
 }
 
 /// `<kind><count>\r\n`: the count, `None` for a nil (`-1`).
 fn header(buf: &[u8], at: usize, kind: u8) -> Step<Option<usize>> {
-    let Some((line, end)) = line(buf, at) else {
+    match buf.get(at) {
+        None => return Ok(None),
+        Some(&found) if found != kind => {
+            return Err(Malformed(format!(
+                "expected {:?}, found {:?}",
+                kind as char, found as char
+            )));
+        }
+        Some(_) => {}
+    }
+    let Some((line, end)) = line(buf, at, MAX_HEADER)? else {
         return Ok(None);
     };
-    let Some((&found, digits)) = line.split_first() else {
-        return Err(Malformed("empty line".to_owned()));
-    };
-    if found != kind {
-        return Err(Malformed(format!(
-            "expected {:?}, found {:?}",
-            kind as char, found as char
-        )));
-    }
+    let digits = &line[1..];
     if digits == b"-1" {
         return Ok(Some((None, end)));
     }
-    let count = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|digits| digits.parse().ok())
+    let max = if kind == b'$' { MAX_BULK } else { MAX_COUNT };
+    let count = decimal(digits)
+        .filter(|&count| count <= max)
         .ok_or_else(|| Malformed(format!("bad length {:?}", String::from_utf8_lossy(digits))))?;
     Ok(Some((Some(count), end)))
+}
+
+/// Decimal digits and nothing else (no sign, no spaces), unless they overflow.
+fn decimal(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0_usize, |number, &digit| {
+        let digit = digit.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        number.checked_mul(10)?.checked_add(usize::from(digit))
+    })
 }
 
 /// `$<len>\r\n<bytes>\r\n`: the bytes, `None` for a nil.
@@ -195,9 +234,14 @@ fn bulk(buf: &[u8], at: usize) -> Step<Option<&[u8]>> {
     let Some(len) = len else {
         return Ok(Some((None, start)));
     };
-    let end = start + len;
-    if buf.len() < end + 2 {
+    // `len` is at most `MAX_BULK`, so `len + 2` cannot overflow, nor can `start + len + 2`
+    // once the bytes are known to be there.
+    if buf.len().saturating_sub(start) < len + 2 {
         return Ok(None);
+    }
+    let end = start + len;
+    if &buf[end..end + 2] != b"\r\n" {
+        return Err(Malformed("bulk string not followed by CRLF".to_owned()));
     }
     Ok(Some((Some(&buf[start..end]), end + 2)))
 }
@@ -267,4 +311,121 @@ mod tests {
         assert!(ReplyParser::default().parse(b"*1\r\n*3\r\n").is_err());
         assert!(ReplyParser::default().parse(b"*x\r\n").is_err());
     }
+
+    /// A one-entry reply with the given length lines: streams, stream pair, stream name,
+    /// entries, entry pair, id, fields, field name, field value.
+    fn reply_with(lengths: [&str; 9]) -> Vec<u8> {
+        let [streams, stream, name, entries, entry, id, fields, field, value] = lengths;
+        format!(
+            "*{streams}\r\n*{stream}\r\n${name}\r\nq\r\n*{entries}\r\n*{entry}\r\n\
+             ${id}\r\n1-0\r\n*{fields}\r\n${field}\r\nm\r\n${value}\r\nb\r\n"
+        )
+        .into_bytes()
+    }
+
+    const LENGTHS: [&str; 9] = ["1", "2", "1", "1", "2", "3", "2", "1", "1"];
+    const ARRAYS: [usize; 5] = [0, 1, 3, 4, 6];
+    const BULKS: [usize; 4] = [2, 5, 7, 8];
+
+    fn parse_with(at: usize, length: &str) -> Step<RawReply> {
+        let mut lengths = LENGTHS;
+        lengths[at] = length;
+        ReplyParser::default().parse(&reply_with(lengths))
+    }
+
+    #[test]
+    fn the_reply_the_length_tests_start_from_is_valid() {
+        let reply = reply_with(LENGTHS);
+        let entry = Entry {
+            id: "1-0".into(),
+            body: Some(b"b".to_vec()),
+        };
+        assert_eq!(
+            ReplyParser::default().parse(&reply),
+            Ok(Some((RawReply::Entries(vec![entry]), reply.len())))
+        );
+    }
+
+    #[test]
+    fn lengths_that_overflow_or_are_not_plain_digits_are_refused_everywhere() {
+        let huge = "9".repeat(1000);
+        let bad = [
+            "18446744073709551615",
+            "18446744073709551616",
+            "100000000000000000",
+            "9223372036854775807",
+            &huge,
+            "-2",
+            "-0",
+            "-18446744073709551615",
+            "+1",
+            " 1",
+            "1 ",
+            "",
+            "1x",
+            "0x1",
+            "1\r",
+            "\u{0661}",
+        ];
+        for at in 0..LENGTHS.len() {
+            for length in bad {
+                assert!(parse_with(at, length).is_err(), "{length:?} at {at}");
+            }
+        }
+        for at in ARRAYS {
+            assert!(parse_with(at, "4294967296").is_err(), "at {at}");
+        }
+        for at in BULKS {
+            assert!(parse_with(at, "536870913").is_err(), "at {at}");
+        }
+    }
+
+    #[test]
+    fn large_but_possible_lengths_wait_for_their_bytes_without_reserving_them() {
+        for (at, length) in [(0, "4294967295"), (3, "4294967295"), (5, "536870912")] {
+            let mut lengths = LENGTHS;
+            lengths[at] = length;
+            let reply = reply_with(lengths);
+            let mut parser = ReplyParser::default();
+            assert_eq!(parser.parse(&reply), Ok(None), "{length} at {at}");
+            assert!(parser.entries.capacity() <= PRESIZE, "{length} at {at}");
+        }
+    }
+
+    #[test]
+    fn nil_is_refused_where_resp_has_none() {
+        assert!(parse_with(5, "-1").is_err(), "an entry without an id");
+        assert!(parse_with(1, "-1").is_err(), "a stream that is not a pair");
+        assert!(parse_with(4, "-1").is_err(), "an entry that is not a pair");
+        let Ok(Some((RawReply::Entries(entries), _))) = parse_with(8, "-1") else {
+            panic!("a nil field value is read as no body");
+        };
+        assert_eq!(entries[0].body, None);
+    }
+
+    #[test]
+    fn endless_lines_are_refused_before_they_end() {
+        let digits = format!("*{}", "9".repeat(MAX_HEADER + 1));
+        assert!(ReplyParser::default().parse(digits.as_bytes()).is_err());
+        assert_eq!(
+            ReplyParser::default().parse(&digits.as_bytes()[..MAX_HEADER]),
+            Ok(None)
+        );
+        let error = vec![b'-'; MAX_ERROR + 2];
+        assert!(ReplyParser::default().parse(&error).is_err());
+        assert_eq!(ReplyParser::default().parse(&error[..MAX_ERROR]), Ok(None));
+    }
+
+    #[test]
+    fn bulk_strings_end_in_crlf_and_fields_come_in_pairs() {
+        let mut reply = reply_with(LENGTHS);
+        let end = reply.len();
+        reply[end - 2] = b'x';
+        assert!(ReplyParser::default().parse(&reply).is_err());
+        assert!(parse_with(6, "1").is_err());
+        assert!(parse_with(6, "3").is_err());
+    }
 }
+
+#[cfg(test)]
+mod props;
