@@ -30,7 +30,8 @@ class Consumer:
         nodes: Seed nodes, as for `Producer`.
         shards: Number of shard streams; must match the producers.
         prefetch_count: Most entries read from one shard per XREADGROUP. The prefetch
-            holds about `shards` reads. Bigger is faster and uses more memory.
+            holds up to about ``2 * shards + 1`` reads (2,100 entries with the
+            defaults). Bigger is faster and uses more memory.
         block: Seconds a read waits on an idle shard (XREADGROUP BLOCK); 0 or None
             polls instead. Longer blocks mean fewer idle round trips but a slower `stop`.
         pending_buffer_size: Most acks held before `ack` blocks. `ack` waits for room
@@ -42,20 +43,25 @@ class Consumer:
         ack_timeout: Seconds an ack may wait for room in a full ack buffer (then `ack`
             raises `OperationTimeout`), and seconds an ack batch may spend retrying before
             it is reported and given up (its messages stay pending and come back).
-        claim_idle: Seconds after which a message pending with any consumer of the group
-            (one that died, or hangs) is claimed by this one and delivered again. Shorter
-            recovers faster but re-delivers messages whose handlers are merely slow; call
-            `touch` to keep a message longer. None never claims (the Go ami's behaviour).
+        claim_idle: Seconds after which a message pending with another consumer of the
+            group (one that died, or hangs) is claimed by this one and delivered again;
+            this consumer's own messages are claimed back only once the application has
+            held them this long without an ack, never while they wait in the prefetch.
+            Shorter recovers faster but re-delivers messages whose handlers are merely
+            slow; call `touch` to keep a message longer. None never claims (the Go
+            ami's behaviour).
         max_deliveries: Deliveries after which a message is moved to the dead-letter
             stream ``qu{i}:dlq:NAME`` (with its body, delivery count and original id)
-            and acked off the queue, so a poison message cannot loop forever. None
+            and acked off the queue, all or nothing, so a poison message cannot loop
+            forever. Reads that never reached the application do not count. None
             redelivers forever.
         check_shards: As for `Producer`.
-        trim_acked: Delete acked entries that are below the group's oldest unacked one
-            with one ``XTRIM MINID``, and XDEL only the rest, in one server script per
-            batch. The stream ends up as plain XACK+XDEL leaves it, at a fraction of
-            the server's cost (XDEL scans a stream node per id). False sends plain
-            XACK+XDEL; a server that refuses scripts (no ``+eval``) gets that anyway.
+        trim_acked: Delete the acked entries at the head of the stream (up to its first
+            entry that is not in the batch) with one ``XTRIM``, and XDEL only the rest,
+            in one server script per batch. It deletes exactly the ids plain XACK+XDEL
+            would, at a fraction of the server's cost (XDEL scans a stream node per id).
+            False sends plain XACK+XDEL; a server that refuses scripts (no ``+eval``)
+            gets that anyway.
         username, password, tls, tls_ca_file, tls_cert_file, tls_key_file,
         tls_insecure_skip_verify: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
@@ -200,9 +206,12 @@ class Consumer:
         self._core.stop()
 
     def close(self, timeout: float | None = None) -> None:
-        """Stops reading and writes the queued acks. Safe to call twice.
+        """Stops reading, hands unread messages back and writes the queued acks. Safe to
+        call twice.
 
-        Messages read but not handed out stay pending for this consumer name.
+        Messages read but not handed out are given back to the group: they stay pending
+        under this consumer's name but look long idle, so any consumer's next claim pass
+        takes them, and the delivery their read counted is taken back.
 
         Raises:
             OperationTimeout: Acks were still unwritten after `timeout` seconds.
@@ -234,7 +243,8 @@ class Consumer:
         return self._core.group
 
     def stats(self) -> dict[str, int]:
-        """Counters: delivered, acked, ack failures, retries, invalid entries, pending acks."""
+        """Counters: delivered, acked, ack failures, retries, invalid entries, claimed,
+        dead-lettered, handed back by `close`, pending acks."""
         return self._core.stats()
 
     def _check_open(self) -> None:
