@@ -22,7 +22,7 @@ import ami
 from ami._resp import connect
 
 # Commands the ack script runs; with it, their time is also counted under `eval`.
-SCRIPTED = {"xtrim", "xpending", "xinfo|groups"}
+SCRIPTED = {"xtrim", "xrange", "xlen", "xdel"}
 STAT = re.compile(r"cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)")
 
 

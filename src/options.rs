@@ -188,8 +188,10 @@ pub struct ConsumerOptions {
     pub max_deliveries: Option<u64>,
     /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
     pub check_shards: bool,
-    /// Delete acked entries below the group's oldest unacked one with `XTRIM MINID` (a
-    /// server script) and `XDEL` only the rest; `false` sends plain `XACK` + `XDEL`.
+    /// Delete the acked run at the head of the stream with one `XTRIM` (a server script)
+    /// and `XDEL` only the rest; `false` (the default) sends plain `XACK` + `XDEL`. The
+    /// script reads the entries it walks, bodies included: it pays off for tiny bodies
+    /// only (see the README's performance section).
     pub trim_acked: bool,
     pub connection: ConnectionOptions,
 }
@@ -209,7 +211,7 @@ impl Default for ConsumerOptions {
             claim_idle: Some(Duration::from_secs(60)),
             max_deliveries: Some(10),
             check_shards: true,
-            trim_acked: true,
+            trim_acked: false,
             connection: ConnectionOptions::default(),
         }
     }

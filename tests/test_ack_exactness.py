@@ -1,4 +1,4 @@
-"""Acks delete exactly what XACK+XDEL of the same ids would: never an entry that another
+"""Acks delete exactly what XACK+XDEL of the same ids would, the trimming script too: never an entry that another
 client, an operator or the group's history still owns. And an ack is never dropped."""
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def test_acks_never_delete_entries_they_did_not_ack(
         prefetch_count=5,
         claim_idle=None,
         max_deliveries=None,
+        trim_acked=True,
     ) as consumer:
         acked = {m.id for m in drain(consumer, len(new | deliverable), idle=1.0)}
         assert consumer.flush(5.0) == 0
@@ -118,7 +119,7 @@ def test_the_largest_id_is_acked_and_deleted(
     [stream] = stream_names(queue, 1)
     redis_client.xgroup_create(stream, f"qu_{queue}_group", id="0", mkstream=True)
     redis_client.xadd(stream, {"m": b"last"}, id=MAX_ID)
-    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1) as consumer:
+    with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1, trim_acked=True) as consumer:
         [message] = consumer.consume(10, timeout=5.0)
         assert message.id == MAX_ID
         consumer.ack(message)

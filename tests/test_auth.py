@@ -122,7 +122,9 @@ def test_a_consumer_that_may_not_run_scripts_acks_with_xdel(secured: list[str], 
         producer.send_many([b"%d" % i for i in range(300)])
     seeds = [f"redis://no-scripts:consumer-pw@{node}" for node in secured]
     errors: list[ami.AmiError] = []
-    with ami.Consumer(queue, consumer="c", nodes=seeds, shards=3, on_error=errors.append) as c:
+    with ami.Consumer(
+        queue, consumer="c", nodes=seeds, shards=3, trim_acked=True, on_error=errors.append
+    ) as c:
         assert len(drain(c, 300)) == 300
         assert c.flush(5.0) == 0
         assert c.stats()["acked"] == 300
