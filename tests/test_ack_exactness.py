@@ -1,5 +1,6 @@
-"""Acks delete exactly what XACK+XDEL of the same ids would, the trimming script too: never an entry that another
-client, an operator or the group's history still owns. And an ack is never dropped."""
+"""Acks delete exactly what XACK+XDEL of the same ids would, the trimming script too:
+never an entry that another client, an operator or the group's history still owns. And
+an ack is never dropped."""
 
 from __future__ import annotations
 
