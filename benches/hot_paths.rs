@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench hot_paths`; sizes match the defaults of the Python API
 //! (`pipe_buffer_size` 50,000 for writes, a 1,000-entry read).
 
-use _ami::ack::AckBuffer;
+use _ami::ack::{AckBuffer, Acked};
 use _ami::batch::BodyBatch;
 use _ami::outbox::{Limits, Offer, Outbox, Take};
 use _ami::raw_reply::{RawReply, ReplyParser};
@@ -166,9 +166,12 @@ fn bench_outbox(c: &mut Criterion) {
 }
 
 /// Ids spread round-robin over the shards, as acks of a prefetch would arrive.
-fn ack_ids(count: usize) -> Vec<(usize, String)> {
+fn ack_ids(count: usize) -> Vec<(usize, Acked)> {
     (0..count)
-        .map(|i| (i % SHARDS, format!("1700000000000-{i}")))
+        .map(|i| {
+            let id = format!("1700000000000-{i}");
+            (i % SHARDS, Acked::unplaced(id))
+        })
         .collect()
 }
 

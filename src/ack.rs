@@ -1,6 +1,7 @@
 //! Batched acknowledgements: ids gather per shard until the acker takes them.
 
 use crate::error::Error;
+use crate::reader::Place;
 use parking_lot::{Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -13,8 +14,25 @@ pub struct AckBuffer {
     batch: usize,
 }
 
+/// One id to ack, and where it sat in its stream when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    pub id: String,
+    pub place: Place,
+}
+
+impl Acked {
+    #[must_use]
+    pub fn unplaced(id: String) -> Self {
+        Self {
+            id,
+            place: Place::default(),
+        }
+    }
+}
+
 struct State {
-    ids: Vec<Vec<String>>,
+    ids: Vec<Vec<Acked>>,
     buffered: usize,
     in_flight: usize,
     closed: bool,
@@ -22,7 +40,7 @@ struct State {
 
 /// Ids taken for writing, per shard.
 pub struct AckWork {
-    pub per_shard: Vec<(usize, Vec<String>)>,
+    pub per_shard: Vec<(usize, Vec<Acked>)>,
     pub count: usize,
 }
 
@@ -46,7 +64,7 @@ impl AckBuffer {
 
     /// Queues ids from the front of `ids` while there is room; returns how many were
     /// taken. An id that does not fit is left in `ids`, never pulled out and dropped.
-    pub fn offer(&self, ids: &mut impl Iterator<Item = (usize, String)>) -> Result<usize, Error> {
+    pub fn offer(&self, ids: &mut impl Iterator<Item = (usize, Acked)>) -> Result<usize, Error> {
         let mut state = self.state.lock();
         if state.closed {
             return Err(Error::Closed { what: "consumer" });
@@ -135,12 +153,14 @@ mod tests {
     fn acks_are_bounded_and_grouped_by_shard() {
         let acks = AckBuffer::new(3, 3, 100);
         let ids = [(0, "1-0"), (2, "2-0"), (0, "3-0"), (1, "4-0")];
-        let mut offered = ids.iter().map(|(s, id)| (*s, (*id).to_owned()));
+        let mut offered = ids
+            .iter()
+            .map(|(s, id)| (*s, Acked::unplaced((*id).to_owned())));
         let taken = acks.offer(&mut offered).unwrap();
         assert_eq!(taken, 3);
         assert_eq!(
             offered.next(),
-            Some((1, "4-0".to_owned())),
+            Some((1, Acked::unplaced("4-0".to_owned()))),
             "the id that did not fit"
         );
         let work = acks.take().unwrap();
@@ -148,8 +168,11 @@ mod tests {
         assert_eq!(
             work.per_shard,
             [
-                (0, vec!["1-0".into(), "3-0".into()]),
-                (2, vec!["2-0".into()])
+                (
+                    0,
+                    vec![Acked::unplaced("1-0".into()), Acked::unplaced("3-0".into())]
+                ),
+                (2, vec![Acked::unplaced("2-0".into())])
             ]
         );
         assert_eq!(acks.wait_settled(Duration::ZERO), 3);

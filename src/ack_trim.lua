@@ -1,56 +1,57 @@
--- Deletes exactly the acked entries, as XDEL of the same ids would, but cheaper: the
--- run of acked entries at the head of the stream goes with one XTRIM, the rest by XDEL.
--- XDEL costs the server a scan of the entry's stream node for every id; XTRIM drops
--- whole nodes. Only ids in the batch are ever deleted, so entries written before the
--- group existed, skipped by XGROUP SETID, read with NOACK or acked without deletion by
--- another client all stay.
+-- Deletes exactly the acked entries, as XDEL of the same ids would, but cheaper: acked
+-- entries at the head of the stream go with one XTRIM, the rest by XDEL. XDEL costs the
+-- server a scan of the entry's stream node for every id; XTRIM drops whole nodes.
 --
--- KEYS[1]: the stream. ARGV: the acked ids, as the server wrote them.
--- Returns how many entries the trim removed.
+-- The client sends the acked ids in id order, cut into runs: ids it read in one reply as
+-- adjacent stream entries (no entry can appear between them later, as ids only grow).
+-- So the script checks only where runs meet the stream: that the stream starts with the
+-- first run, and that each next run starts right after the one before. It reads one
+-- entry per run, never the entries inside one. Only ids of the batch are ever deleted.
+--
+-- KEYS[1]: the stream. ARGV[1]: the runs' lengths, comma-separated. ARGV[2..]: the ids.
+-- Returns how many of the ids were in the trimmed head.
 
 local stream = KEYS[1]
-local acked, unmatched = {}, 0
-for _, id in ipairs(ARGV) do
-  if not acked[id] then
-    acked[id] = true
-    unmatched = unmatched + 1
-  end
+local LAST_POSSIBLE = '18446744073709551615-18446744073709551615'
+
+local function first_entry_from(start)
+  local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', 1)
+  return entries[1] and entries[1][1]
 end
 
--- Walk the head of the stream while its entries are acked ids, in growing steps so a
--- head that is not acked costs one small read.
-local head, start, step = 0, '-', math.min(unmatched + 1, 16)
-while unmatched > 0 do
-  local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', step)
-  local walked = 0
-  for _, entry in ipairs(entries) do
-    local id = entry[1]
-    if not acked[id] then
-      break
-    end
-    acked[id] = nil
-    unmatched = unmatched - 1
-    walked = walked + 1
+local function first_entry_after(id)
+  -- Nothing can follow the largest id, and '(' of it is an error.
+  if id == LAST_POSSIBLE then
+    return nil
   end
-  head = head + walked
-  if walked < #entries or #entries < step then
+  return first_entry_from('(' .. id)
+end
+
+local next_id = first_entry_from('-')
+local first = 2
+local trimmed = 0
+for length in string.gmatch(ARGV[1], '%d+') do
+  if next_id ~= ARGV[first] then
     break
   end
-  start = '(' .. entries[#entries][1]
-  step = math.min(unmatched + 1, step * 4)
+  local last = ARGV[first + tonumber(length) - 1]
+  first = first + tonumber(length)
+  trimmed = trimmed + tonumber(length)
+  next_id = first_entry_after(last)
+  if not next_id then
+    break
+  end
 end
 
--- The `head` oldest entries are exactly acked ones: keeping the newest rest trims them.
-if head > 0 then
-  redis.call('XTRIM', stream, 'MAXLEN', '=', redis.call('XLEN', stream) - head)
-end
-
-local rest = {}
-for id in pairs(acked) do
-  rest[#rest + 1] = id
+if trimmed > 0 then
+  if next_id then
+    redis.call('XTRIM', stream, 'MINID', next_id)
+  else
+    redis.call('XTRIM', stream, 'MAXLEN', 0)
+  end
 end
 -- unpack() is bounded by Lua's C stack: delete in slices.
-for first = 1, #rest, 1000 do
-  redis.call('XDEL', stream, unpack(rest, first, math.min(first + 999, #rest)))
+for i = first, #ARGV, 1000 do
+  redis.call('XDEL', stream, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-return head
+return trimmed

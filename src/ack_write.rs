@@ -1,8 +1,11 @@
 //! Writing one stream's acks: XACK, then deleting the acked entries, as the Go ami does.
 
+use crate::ack::Acked;
 use crate::connection::Connection;
 use crate::error::Error;
+use crate::reader::Place;
 use crate::retry::{classify, classify_code, script_refused, Backoff, Disposition};
+use crate::stream_id::StreamId;
 use redis::{RedisResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
@@ -39,18 +42,19 @@ impl AckWriter {
         connection: &Connection,
         stream: &str,
         group: &str,
-        ids: &[String],
+        acked: &[Acked],
         deadline: Instant,
         on_retry: &(dyn Fn(Error) + Send + Sync),
     ) -> Result<(), Error> {
         let mut backoff = Backoff::default();
+        let runs = Runs::of(acked);
         loop {
             let trim = self.trim.load(Ordering::Relaxed);
             let mut connection = connection.clone();
             let written = if trim {
-                ack_and_trim(&mut connection, stream, group, ids).await
+                ack_and_trim(&mut connection, stream, group, &runs).await
             } else {
-                ack_and_delete(&mut connection, stream, group, ids).await
+                ack_and_delete(&mut connection, stream, group, &runs.ids).await
             };
             let Err(failure) = written else {
                 return Ok(());
@@ -75,19 +79,56 @@ impl AckWriter {
     }
 }
 
-/// `XACK` and the trimming script (which deletes exactly `ids`) in one pipeline.
+/// The acked ids in id order, cut where one read's run of adjacent entries ends.
+struct Runs<'a> {
+    ids: Vec<&'a str>,
+    /// Lengths of the runs, comma-separated, as `ack_trim.lua` takes them.
+    lengths: String,
+}
+
+impl<'a> Runs<'a> {
+    fn of(acked: &'a [Acked]) -> Self {
+        let mut sorted: Vec<(Option<StreamId>, &Acked)> = acked
+            .iter()
+            .map(|acked| (StreamId::parse(&acked.id), acked))
+            .collect();
+        // Ids the server would not write sort last; they only ever reach XDEL.
+        sorted.sort_by_key(|(id, _)| (id.is_none(), *id));
+        sorted.dedup_by(|(a, _), (b, _)| a.is_some() && a == b);
+        let mut lengths: Vec<usize> = Vec::new();
+        let mut previous: Option<Place> = None;
+        for (_, acked) in &sorted {
+            match (previous, lengths.last_mut()) {
+                (Some(before), Some(length)) if acked.place.follows(before) => *length += 1,
+                _ => lengths.push(1),
+            }
+            previous = Some(acked.place);
+        }
+        Self {
+            ids: sorted.iter().map(|(_, acked)| acked.id.as_str()).collect(),
+            lengths: lengths
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// `XACK` and the trimming script (which deletes exactly the acked ids) in one pipeline.
 async fn ack_and_trim(
     connection: &mut Connection,
     stream: &str,
     group: &str,
-    ids: &[String],
+    runs: &Runs<'_>,
 ) -> Result<(), Failure> {
-    let mut pipe = xack(stream, group, ids);
+    let mut pipe = xack(stream, group, &runs.ids);
     pipe.cmd("EVAL")
         .arg(TRIM_SCRIPT)
         .arg(1)
         .arg(stream)
-        .arg(ids);
+        .arg(&runs.lengths)
+        .arg(&runs.ids);
     checked(connection.pipeline_for(stream, pipe, 2).await).map(drop)
 }
 
@@ -96,7 +137,7 @@ async fn ack_and_delete(
     connection: &mut Connection,
     stream: &str,
     group: &str,
-    ids: &[String],
+    ids: &[&str],
 ) -> Result<(), Failure> {
     let mut pipe = xack(stream, group, ids);
     pipe.cmd("XDEL").arg(stream).arg(ids);
@@ -104,7 +145,7 @@ async fn ack_and_delete(
 }
 
 /// A pipeline that starts with `XACK stream group ids…`.
-fn xack(stream: &str, group: &str, ids: &[String]) -> redis::Pipeline {
+fn xack(stream: &str, group: &str, ids: &[&str]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.cmd("XACK").arg(stream).arg(group).arg(ids);
     pipe
@@ -127,4 +168,32 @@ fn checked(replies: RedisResult<Vec<Value>>) -> Result<Vec<Value>, Failure> {
         }
     }
     Ok(replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked(id: &str, run: u64, index: u32) -> Acked {
+        Acked {
+            id: id.to_owned(),
+            place: Place { run, index },
+        }
+    }
+
+    #[test]
+    fn runs_follow_reads_in_id_order() {
+        let batch = [
+            acked("10-0", 2, 0),
+            acked("3-0", 1, 1),
+            acked("2-0", 1, 0),
+            acked("4-0", 1, 3), // 1:2 was not acked: a new run
+            acked("11-0", 2, 1),
+            acked("11-0", 2, 1),
+            Acked::unplaced("12-0".to_owned()),
+        ];
+        let runs = Runs::of(&batch);
+        assert_eq!(runs.ids, ["2-0", "3-0", "4-0", "10-0", "11-0", "12-0"]);
+        assert_eq!(runs.lengths, "2,1,2,1");
+    }
 }

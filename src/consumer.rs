@@ -1,7 +1,7 @@
 //! The consumer: per-shard readers fill a bounded prefetch, the application takes
 //! batches from it, and acks go back through the ack buffer.
 
-use crate::ack::{AckBuffer, AckWork};
+use crate::ack::{AckBuffer, AckWork, Acked};
 use crate::ack_write::AckWriter;
 use crate::claim::Claimer;
 use crate::cluster::{connect, seed_urls};
@@ -126,6 +126,7 @@ impl Consumer {
                 count: shared.options.prefetch_count,
                 block: shared.options.block,
                 progress: Arc::clone(&shared.progress),
+                runs: 0,
                 idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
                 connection,
                 deliveries: sender.clone(),
@@ -226,7 +227,7 @@ impl Consumer {
 
     /// Queues acks of `(shard, id)` pairs from the front of `ids` while they fit in the
     /// buffer; returns how many were taken (the rest stay in `ids`).
-    pub fn ack(&self, ids: &mut impl Iterator<Item = (usize, String)>) -> Result<usize> {
+    pub fn ack(&self, ids: &mut impl Iterator<Item = (usize, Acked)>) -> Result<usize> {
         self.shared.acks.offer(ids)
     }
 
@@ -399,7 +400,9 @@ impl ReaderEvents for Shared {
             id: id.clone(),
         });
         // Ack even when the buffer is full: a lost ack only means it is seen again.
-        let _ = self.acks.offer(&mut std::iter::once((shard, id)));
+        let _ = self
+            .acks
+            .offer(&mut std::iter::once((shard, Acked::unplaced(id))));
     }
 
     fn claimed(&self, count: usize) {

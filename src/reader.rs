@@ -22,6 +22,25 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// How many times the entry has been delivered, this time included.
     pub deliveries: u64,
+    pub place: Place,
+}
+
+/// Where an entry sat in its stream when it was read: the `index`-th entry of read `run`
+/// of new entries (`>`). Such a read returns entries that were adjacent in the stream,
+/// and no entry can appear between them later (ids only grow), so acks of a run can be
+/// trimmed instead of deleted one by one (`ack_trim.lua`). Run 0: not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    pub run: u64,
+    pub index: u32,
+}
+
+impl Place {
+    /// True when `self` came right after `before` in the same read.
+    #[must_use]
+    pub fn follows(self, before: Place) -> bool {
+        self.run != 0 && self.run == before.run && before.index.checked_add(1) == Some(self.index)
+    }
 }
 
 pub struct ShardReader {
@@ -31,6 +50,8 @@ pub struct ShardReader {
     pub count: usize,
     pub block: Option<Duration>,
     pub progress: Arc<Progress>,
+    /// Reads of new entries so far: each one's entries form a run (see `Place`).
+    pub runs: u64,
     pub idle_poll: Duration,
     pub connection: Connection,
     pub deliveries: mpsc::Sender<Vec<Delivery>>,
@@ -102,7 +123,8 @@ impl ShardReader {
                     .redelivered(&mut self.connection, entries, events)
                     .await
             } else {
-                self.triage.fresh(entries, events)
+                self.runs += 1;
+                self.triage.fresh(entries, self.runs, events)
             };
             if let Some(last) = batch.last().map(|delivery| delivery.id.clone()) {
                 tokio::select! {

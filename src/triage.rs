@@ -3,7 +3,7 @@
 
 use crate::connection::Connection;
 use crate::error::Error;
-use crate::reader::{Delivery, ReaderEvents};
+use crate::reader::{Delivery, Place, ReaderEvents};
 use crate::reply::Entry;
 use crate::retry::script_refused;
 use redis::Value;
@@ -25,10 +25,11 @@ pub struct Triage {
 }
 
 impl Triage {
-    /// Entries read with `>` have been delivered once: nothing to look up.
-    pub fn fresh(&self, entries: Vec<Entry>, events: &dyn ReaderEvents) -> Vec<Delivery> {
+    /// Entries read with `>` (read number `run`) have been delivered once: nothing to
+    /// look up.
+    pub fn fresh(&self, entries: Vec<Entry>, run: u64, events: &dyn ReaderEvents) -> Vec<Delivery> {
         let mut batch = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for (index, entry) in entries.into_iter().enumerate() {
             match entry.body {
                 Some(body) => {
                     batch.push(Delivery {
@@ -36,6 +37,10 @@ impl Triage {
                         id: entry.id,
                         body,
                         deliveries: 1,
+                        place: Place {
+                            run,
+                            index: index as u32,
+                        },
                     });
                 }
                 None => events.invalid_entry(self.shard, entry.id),
@@ -96,6 +101,7 @@ impl Triage {
                     id,
                     body,
                     deliveries,
+                    place: Place::default(),
                 }),
             }
         }

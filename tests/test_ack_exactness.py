@@ -4,6 +4,7 @@ an ack is never dropped."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,11 @@ import ami
 from helpers import drain, stream_names
 
 MAX_ID = "18446744073709551615-18446744073709551615"
+
+
+def id_order(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
 
 
 def ids_in(client: RedisCluster, stream: str) -> list[str]:
@@ -171,3 +177,27 @@ def test_an_ack_that_cannot_be_queued_in_time_raises(nodes: list[str], queue: st
             consumer.ack_many(messages)
     finally:
         consumer.close(timeout=60.0)
+
+
+def test_trimming_stops_at_another_consumers_entries_between_two_reads(
+    nodes: list[str], redis_client: RedisCluster, queue: str
+) -> None:
+    [stream] = stream_names(queue, 1)
+    group = f"qu_{queue}_group"
+    redis_client.xgroup_create(stream, group, id="0", mkstream=True)
+    with ami.Consumer(
+        queue, consumer="a", nodes=nodes, shards=1, prefetch_count=5, trim_acked=True
+    ) as a:
+        # With the prefetch full, a's reader stops reading, so b's read lands between
+        # two of a's reads: the stream holds a's entries, then b's, then a's again.
+        add(redis_client, stream, 10)
+        time.sleep(0.5)
+        [[_, read]] = redis_client.xreadgroup(group, "b", {stream: ">"}, count=5)
+        others = [entry_id.decode() for entry_id, _ in read]
+        add(redis_client, stream, 5)
+        mine = drain(a, 15 - len(others), ack=False, idle=2.0)
+        ids = [id_order(m.id) for m in mine]
+        assert others and min(ids) < id_order(others[0]) and max(ids) > id_order(others[-1])
+        assert a.ack_many(mine) == len(mine)
+        assert a.flush(5.0) == 0
+    assert ids_in(redis_client, stream) == others

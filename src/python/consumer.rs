@@ -4,6 +4,7 @@ use super::args::{count, optional_seconds, seconds, ConnectionArgs};
 use super::errors::{to_exception, to_py};
 use super::message::MessagePy;
 use super::wait;
+use crate::ack::Acked;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
 use crate::options::ConsumerOptions;
@@ -135,6 +136,7 @@ impl ConsumerCorePy {
             group: self.group.clone_ref(py),
             shard: d.shard,
             deliveries: d.deliveries,
+            place: d.place,
         });
         let list = PyList::empty(py);
         for message in messages {
@@ -175,13 +177,14 @@ impl ConsumerCorePy {
         for message in messages.try_iter()? {
             let message = message?;
             let message = message.cast::<MessagePy>()?.get();
-            let (shard, id) = self.ack_id(py, message)?;
+            let (shard, acked) = self.ack_id(py, message)?;
             let body = message.body.bind(py).as_bytes().to_vec();
             deliveries.push(Delivery {
                 shard,
-                id,
+                id: acked.id,
                 body,
                 deliveries: message.deliveries,
+                place: acked.place,
             });
         }
         self.consumer.requeue(deliveries);
@@ -190,7 +193,11 @@ impl ConsumerCorePy {
 
     /// Resets the idle time of messages still being handled, so they are not claimed.
     fn touch(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let ids = self.ack_ids(py, messages)?;
+        let ids: Vec<(usize, String)> = self
+            .ack_ids(py, messages)?
+            .into_iter()
+            .map(|(shard, acked)| (shard, acked.id))
+            .collect();
         let consumer = &self.consumer;
         py.detach(|| consumer.touch(&ids)).map_err(to_py)
     }
@@ -269,7 +276,7 @@ impl ConsumerCorePy {
 
 impl ConsumerCorePy {
     /// The `(shard, id)` to ack for `message`, refusing messages of another queue.
-    fn ack_id(&self, py: Python<'_>, message: &MessagePy) -> PyResult<(usize, String)> {
+    fn ack_id(&self, py: Python<'_>, message: &MessagePy) -> PyResult<(usize, Acked)> {
         let ours = self.streams.get(message.shard).is_some_and(|stream| {
             stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
         });
@@ -279,14 +286,21 @@ impl ConsumerCorePy {
                 "it was not delivered by this consumer's queue",
             )));
         }
-        Ok((message.shard, message.id.bind(py).to_str()?.to_owned()))
+        let id = message.id.bind(py).to_str()?.to_owned();
+        Ok((
+            message.shard,
+            Acked {
+                id,
+                place: message.place,
+            },
+        ))
     }
 
     fn ack_ids(
         &self,
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
-    ) -> PyResult<Vec<(usize, String)>> {
+    ) -> PyResult<Vec<(usize, Acked)>> {
         let mut ids = Vec::new();
         for message in messages.try_iter()? {
             let message = message?;
@@ -303,7 +317,7 @@ impl ConsumerCorePy {
 
     /// Queues `ids`, waiting (GIL released, in slices so Ctrl-C works) while the ack
     /// buffer is full, for at most `ack_timeout`: an ack is queued or raised, never dropped.
-    fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, String)>) -> PyResult<()> {
+    fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, Acked)>) -> PyResult<()> {
         let total = ids.len();
         let mut rest = ids.into_iter().peekable();
         let consumer = &self.consumer;

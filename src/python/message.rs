@@ -1,5 +1,6 @@
 //! `ami.Message`: one delivered entry, immutable.
 
+use crate::reader::Place;
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -21,6 +22,7 @@ pub struct MessagePy {
     /// How many times the entry has been delivered, this time included.
     #[pyo3(get)]
     pub deliveries: u64,
+    pub place: Place,
 }
 
 #[pymethods]
