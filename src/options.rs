@@ -188,10 +188,9 @@ pub struct ConsumerOptions {
     pub max_deliveries: Option<u64>,
     /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
     pub check_shards: bool,
-    /// Delete the acked run at the head of the stream with one `XTRIM` (a server script)
-    /// and `XDEL` only the rest; `false` (the default) sends plain `XACK` + `XDEL`. The
-    /// script reads the entries it walks, bodies included: it pays off for tiny bodies
-    /// only (see the README's performance section).
+    /// Delete the acked entries at the head of the stream with one `XTRIM` (a server
+    /// script that checks one entry per read run, see `ack_trim.lua`) and `XDEL` only the
+    /// rest; `false` sends plain `XACK` + `XDEL`.
     pub trim_acked: bool,
     pub connection: ConnectionOptions,
 }
@@ -211,7 +210,7 @@ impl Default for ConsumerOptions {
             claim_idle: Some(Duration::from_secs(60)),
             max_deliveries: Some(10),
             check_shards: true,
-            trim_acked: false,
+            trim_acked: true,
             connection: ConnectionOptions::default(),
         }
     }

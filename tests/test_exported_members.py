@@ -31,6 +31,7 @@ def test_public_names() -> None:
         "UnsupportedServerError",
         "__version__",
         "inspect",
+        "shutdown_on_signals",
     ]
     assert ami.__all__ == sorted(ami.__all__)
     for name in ami.__all__:

@@ -11,6 +11,7 @@ from ami._consumer import Consumer
 from ami._dead_letters import DeadLetter, DeadLetters
 from ami._inspect import ConsumerStats, QueueStats, ShardStats, inspect
 from ami._producer import Producer
+from ami._shutdown import shutdown_on_signals
 from ami.cluster import LocalCluster
 from ami.exceptions import (
     AmiError,
@@ -55,4 +56,5 @@ __all__ = [
     "UnsupportedServerError",
     "__version__",
     "inspect",
+    "shutdown_on_signals",
 ]

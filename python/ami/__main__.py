@@ -1,5 +1,5 @@
 """Entry point for ``python -m ami``."""
 
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+run()

@@ -47,7 +47,7 @@ class AsyncConsumer(AsyncClient[Consumer]):
         claim_idle: float | None = 60.0,
         max_deliveries: int | None = 10,
         check_shards: bool = True,
-        trim_acked: bool = False,
+        trim_acked: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         username: str | None = None,

@@ -56,6 +56,7 @@ class AsyncProducer(AsyncClient[Producer]):
         tls_key_file: str | None = None,
         tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
+        exit_timeout: float = 10.0,
     ) -> None:
         # Every keyword is passed on as it is: the sync client validates and documents it.
         options: dict[str, Any] = {

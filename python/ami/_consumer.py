@@ -59,11 +59,11 @@ class Consumer:
         trim_acked: Delete the acked entries at the head of the stream (up to its first
             entry that is not in the batch) with one ``XTRIM``, and XDEL only the rest,
             in one server script per batch. It deletes exactly the ids plain XACK+XDEL
-            would. It saves server time for tiny bodies only: the script reads the
-            entries it walks, bodies included, which costs more than XDEL's per-id scan
-            once bodies reach about 100 bytes. False (the default) sends plain
-            XACK+XDEL, as the Go ami does; a server that refuses scripts (no ``+eval``)
-            gets that anyway.
+            would, at a fraction of the server's cost (XDEL scans a stream node per id):
+            the script reads one entry per read of the consumer, to check that the
+            acked entries of that read still sit at the head of the stream. False sends
+            plain XACK+XDEL, as the Go ami does; a server that refuses scripts (no
+            ``+eval``) gets that anyway.
         username, password, tls, tls_ca_file, tls_cert_file, tls_key_file,
         tls_insecure_skip_verify: As for `Producer`.
         connect_timeout: Seconds to reach the cluster at start.
@@ -95,7 +95,7 @@ class Consumer:
         claim_idle: float | None = 60.0,
         max_deliveries: int | None = 10,
         check_shards: bool = True,
-        trim_acked: bool = False,
+        trim_acked: bool = True,
         connect_timeout: float = 5.0,
         response_timeout: float = 30.0,
         username: str | None = None,

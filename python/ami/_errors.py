@@ -39,10 +39,14 @@ class ErrorPump:
     def _run(self) -> None:
         while (errors := self._source.wait_errors(0.25)) is not None:
             for error in errors:
-                try:
-                    self._handler(error)
-                except Exception:
-                    logger.exception("on_error handler raised")
+                self.handle(error)
+
+    def handle(self, error: AmiError) -> None:
+        """Hands one error to the handler from the calling thread."""
+        try:
+            self._handler(error)
+        except Exception:
+            logger.exception("on_error handler raised")
 
     def join(self, timeout: float | None = None) -> None:
         """Waits for the remaining errors to be handled."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import TracebackType
 
-from ami import _ami
+from ami import _ami, _shutdown
 from ami._errors import ErrorHandler, ErrorPump
 from ami._seeds import seed_list
-from ami.exceptions import ClientClosedError, OperationTimeout
+from ami.exceptions import ClientClosedError, ConfigError, OperationTimeout
 
 Body = bytes | bytearray | str
 
@@ -78,6 +78,10 @@ class Producer:
             the path can then read and change the traffic: for tests only.
         on_error: Called (from a background thread) with each `AmiError` the background
             work meets, retried ones included. Default: a warning on the ``ami`` logger.
+        exit_timeout: Seconds the interpreter's exit waits for the messages of a producer
+            that was never closed (a script that just ends, or `sys.exit`). What is still
+            unwritten then is reported on stderr and to `on_error` as `DeliveryError`.
+            0 does not wait. See `ami.shutdown_on_signals` for SIGTERM.
 
     Raises:
         ConfigError: An option is invalid.
@@ -114,8 +118,14 @@ class Producer:
         tls_key_file: str | None = None,
         tls_insecure_skip_verify: bool = False,
         on_error: ErrorHandler | None = None,
+        exit_timeout: float = 10.0,
     ) -> None:
         self.name = name
+        if isinstance(exit_timeout, bool) or not isinstance(exit_timeout, (int, float)):
+            raise ConfigError(f"invalid exit_timeout: {exit_timeout!r}", "exit_timeout")
+        if not exit_timeout >= 0:
+            raise ConfigError("invalid exit_timeout: must be at least 0", "exit_timeout")
+        self._exit_timeout = float(exit_timeout)
         self._core = _ami.ProducerCore(
             name,
             nodes=seed_list(nodes),
@@ -145,6 +155,7 @@ class Producer:
             tls_insecure_skip_verify=tls_insecure_skip_verify,
         )
         self._errors = ErrorPump(self._core, on_error)
+        _shutdown.track(self)
 
     def send(self, body: Body) -> None:
         """Queues one message and returns at once (blocks only while the buffer is full).
@@ -200,6 +211,7 @@ class Producer:
             OperationTimeout: `timeout` passed with messages still unwritten; they keep
                 being written in the background.
         """
+        _shutdown.forget(self)
         self._core.close()
         left = self._core.flush(timeout)
         if left:

@@ -18,6 +18,7 @@ from typing import Any
 from ._cli_dlq import add_dlq_commands
 from ._cli_queue import add_queue_commands
 from ._cli_types import non_negative_int, positive_int
+from ._shutdown import shutdown_on_signals
 from .cluster import LocalCluster
 from .exceptions import AmiError, ClusterError
 
@@ -32,6 +33,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 class UsageError(Exception):
     """A user mistake: reported as one line on stderr with exit status 2."""
+
+
+def run() -> None:
+    """The ``ami`` command: SIGTERM exits as Ctrl-C does, so nothing accepted is lost."""
+    shutdown_on_signals()
+    raise SystemExit(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -101,12 +101,12 @@ def consume_iterate(nodes: list[str], queue: str, total: int, on_progress: OnPro
 
 
 def consume_many(
-    nodes: list[str], queue: str, total: int, on_progress: OnProgress, *, trim_acked: bool = False
+    nodes: list[str], queue: str, total: int, on_progress: OnProgress, *, trim_acked: bool = True
 ) -> float:
     """Takes batches with `consume(CHUNK)` and acks them with `ack_many`.
 
     Args:
-        trim_acked: The consumer option: True deletes the acked head of a stream with the script.
+        trim_acked: The consumer option: False deletes acked entries with plain XDEL.
 
     Returns:
         Seconds from creating the consumer until every ack is written.

@@ -44,7 +44,7 @@ REDIS_PY_CONSUME = Case(
 AMI_ITERATE = Case("ami_iterate_ack", "ami for msg in c: ack(msg)", "consume", "ami")
 AMI_CONSUME_MANY = Case("ami_consume_ack_many", "ami consume(10,000)+ack_many", "consume", "ami")
 AMI_CONSUME_XDEL = Case(
-    "ami_consume_ack_many_trim", "ami consume+ack_many, trim_acked=True", "consume", "ami"
+    "ami_consume_ack_many_xdel", "ami consume+ack_many, XACK+XDEL", "consume", "ami"
 )
 
 CASES = (

@@ -144,9 +144,9 @@ def _ami_consume_many(state: _Run, queue: str, workload: Workload, step: Step) -
     return ami_runs.consume_many(state.nodes, queue, workload.messages, step.update)
 
 
-def _ami_consume_many_trim(state: _Run, queue: str, workload: Workload, step: Step) -> float:
+def _ami_consume_many_xdel(state: _Run, queue: str, workload: Workload, step: Step) -> float:
     return ami_runs.consume_many(
-        state.nodes, queue, workload.messages, step.update, trim_acked=True
+        state.nodes, queue, workload.messages, step.update, trim_acked=False
     )
 
 
@@ -158,7 +158,7 @@ PAIRS: tuple[tuple[Case, Timed, Case, Timed], ...] = (
     (REDIS_PY_PRODUCE, _redis_py_produce, REDIS_PY_CONSUME, _redis_py_consume),
     (AMI_SEND, _ami_send, AMI_ITERATE, _ami_iterate),
     (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_MANY, _ami_consume_many),
-    (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_XDEL, _ami_consume_many_trim),
+    (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_XDEL, _ami_consume_many_xdel),
 )
 
 
