@@ -133,6 +133,21 @@ impl AckBuffer {
         state.buffered + state.in_flight
     }
 
+    /// Gives up every queued and in-flight ack (their writer is gone); returns how many.
+    pub fn fail_all(&self) -> usize {
+        let mut state = self.state.lock();
+        let failed = state.buffered + state.in_flight;
+        for ids in &mut state.ids {
+            ids.clear();
+        }
+        state.buffered = 0;
+        state.in_flight = 0;
+        state.closed = true;
+        drop(state);
+        self.settled.notify_all();
+        failed
+    }
+
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.wake.notify_one();

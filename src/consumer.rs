@@ -19,6 +19,7 @@ use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
 use crate::servers::survey;
 use crate::stats::ConsumerCounters;
+use crate::supervise::{supervised, Fault};
 use crate::triage::Triage;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -52,6 +53,7 @@ struct Shared {
     notices: Notices,
     counters: ConsumerCounters,
     progress: Arc<Progress>,
+    fault: Fault,
 }
 
 struct Inbox {
@@ -112,6 +114,7 @@ impl Consumer {
             notices: Notices::default(),
             counters: ConsumerCounters::default(),
             progress,
+            fault: Fault::default(),
         });
         let mut tasks = Vec::new();
         let seeds = seed_urls(&shared.options.connection)?;
@@ -133,7 +136,9 @@ impl Consumer {
                 stop: stop.subscribe(),
             };
             let events = Arc::clone(&shared);
-            tasks.push(rt.spawn(async move { reader.run(&*events).await }));
+            tasks.push(rt.spawn(async move {
+                supervised("reader", reader.run(&*events), |error| events.failed(error)).await;
+            }));
         }
         if let Some(idle) = shared.options.claim_idle {
             let claimer = Claimer {
@@ -151,9 +156,12 @@ impl Consumer {
                 stop: stop.subscribe(),
             };
             let events = Arc::clone(&shared);
-            tasks.push(rt.spawn(async move { claimer.run(&*events).await }));
+            tasks.push(rt.spawn(async move {
+                let claiming = claimer.run(&*events);
+                supervised("claimer", claiming, |error| events.failed(error)).await;
+            }));
         }
-        rt.spawn(run_acker(Arc::clone(&shared), writer.clone()));
+        spawn_acker(&shared, writer.clone());
         let inbox = Inbox {
             batches,
             leftover: VecDeque::new(),
@@ -202,6 +210,11 @@ impl Consumer {
         self.shared.counters.delivered.add(messages.len() as u64);
         self.record_handed(&messages);
         Fetch::Messages(messages)
+    }
+
+    /// The failure of a background task, if one failed: every call raises it.
+    pub fn fault(&self) -> Result<()> {
+        self.shared.fault.check()
     }
 
     /// Marks the last message of each shard as handed out (see `progress`).
@@ -388,6 +401,14 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// A background task panicked: reported now, raised by every later call.
+    fn failed(&self, error: Error) {
+        self.notices.report(error.clone());
+        self.fault.set(error);
+    }
+}
+
 impl ReaderEvents for Shared {
     fn error(&self, error: Error) {
         self.notices.report(error);
@@ -439,6 +460,19 @@ async fn connect_readers(
     Ok(readers.into_iter().flatten().collect())
 }
 
+/// The acker, supervised: if it fails, the acks it held are counted failed (their
+/// messages stay pending) and `flush` does not wait for them.
+fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
+    let acker = run_acker(Arc::clone(shared), connection);
+    let events = Arc::clone(shared);
+    runtime().spawn(supervised("acker", acker, move |error| {
+        let unwritten = events.acks.fail_all();
+        events.counters.ack_failed.add(unwritten as u64);
+        events.failed(error);
+        events.notices.close();
+    }));
+}
+
 async fn run_acker(shared: Arc<Shared>, connection: Connection) {
     loop {
         let Some(work) = shared.acks.take() else {
@@ -465,33 +499,36 @@ async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork
             let shared = Arc::clone(shared);
             let connection = connection.clone();
             tasks.spawn(async move {
-                let stream = &shared.streams[shard];
-                let deadline = Instant::now() + shared.options.ack_timeout;
-                let report = |error: Error| {
-                    shared.counters.retried.add(1);
-                    shared.notices.report(error);
-                };
-                let written = shared
-                    .ack_writer
-                    .write(
-                        &connection,
-                        stream,
-                        &shared.group,
-                        &chunk,
-                        deadline,
-                        &report,
-                    )
-                    .await;
-                match written {
-                    Ok(()) => shared.counters.acked.add(chunk.len() as u64),
-                    Err(error) => {
-                        shared.counters.ack_failed.add(chunk.len() as u64);
-                        shared.notices.report(error);
-                    }
-                }
+                let count = chunk.len() as u64;
+                let writing = write_chunk(&shared, &connection, shard, &chunk);
+                supervised("ack writer", writing, |error| {
+                    shared.counters.ack_failed.add(count);
+                    shared.failed(error);
+                })
+                .await;
             });
         }
     }
     while tasks.join_next().await.is_some() {}
     shared.acks.settle(work.count);
+}
+
+async fn write_chunk(state: &Shared, connection: &Connection, shard: usize, acked: &[Acked]) {
+    let stream = &state.streams[shard];
+    let deadline = Instant::now() + state.options.ack_timeout;
+    let report = |error: Error| {
+        state.counters.retried.add(1);
+        state.notices.report(error);
+    };
+    let written = state
+        .ack_writer
+        .write(connection, stream, &state.group, acked, deadline, &report)
+        .await;
+    match written {
+        Ok(()) => state.counters.acked.add(acked.len() as u64),
+        Err(error) => {
+            state.counters.ack_failed.add(acked.len() as u64);
+            state.notices.report(error);
+        }
+    }
 }

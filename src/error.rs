@@ -37,6 +37,8 @@ pub enum Error {
     MessageTooLarge { size: usize, limit: usize },
     /// The client was used after `close()`.
     Closed { what: &'static str },
+    /// A background task panicked: a bug in ami. The client cannot go on.
+    Panicked { task: &'static str, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -97,6 +99,11 @@ impl fmt::Display for Error {
                 )
             }
             Error::Closed { what } => write!(f, "{what} is closed"),
+            Error::Panicked { task, detail } => write!(
+                f,
+                "the {task} task failed unexpectedly ({detail}); this is a bug in ami, \
+                 and the client cannot go on: close it and start another"
+            ),
         }
     }
 }

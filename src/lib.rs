@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod servers;
 pub mod stats;
 pub mod stream_id;
+pub mod supervise;
 pub mod triage;
 pub mod writer;
 

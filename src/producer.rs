@@ -15,6 +15,7 @@ use crate::placement::Placement;
 use crate::runtime::runtime;
 use crate::servers::{holders, survey};
 use crate::stats::ProducerCounters;
+use crate::supervise::{supervised, Fault};
 use crate::writer::BatchWriter;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ struct Shared {
     outbox: Outbox,
     notices: Notices,
     counters: ProducerCounters,
+    fault: Fault,
 }
 
 impl Producer {
@@ -75,8 +77,13 @@ impl Producer {
             outbox,
             notices: Notices::default(),
             counters: ProducerCounters::default(),
+            fault: Fault::default(),
         });
-        rt.spawn(run_writer(Arc::clone(&shared), connection));
+        let writer = run_writer(Arc::clone(&shared), connection);
+        let failed = Arc::clone(&shared);
+        rt.spawn(supervised("writer", writer, move |error| {
+            failed.writer_died(&error);
+        }));
         Ok(Self { shared })
     }
 
@@ -136,6 +143,11 @@ impl Producer {
         self.shared.outbox.unconfirmed()
     }
 
+    /// The failure of a background task, if one failed: every call raises it.
+    pub fn fault(&self) -> Result<()> {
+        self.shared.fault.check()
+    }
+
     /// Messages that failed since the last call, as one error.
     #[must_use]
     pub fn take_undelivered(&self) -> Option<Error> {
@@ -181,17 +193,48 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
         tokio::spawn(async move {
-            write_and_settle(&task_shared, task_connection, to_shard, batch).await;
+            let size = (batch.len(), batch.byte_len());
+            let writing = write_and_settle(&task_shared, task_connection, to_shard, batch);
+            supervised("batch writer", writing, |error| {
+                task_shared.batch_died(size, &error);
+            })
+            .await;
             drop(permit);
         });
         if shared.options.balance_masters && grouped_at.elapsed() >= REGROUP_EVERY {
             grouped_at = Instant::now();
-            tokio::spawn(follow_resharding(Arc::clone(&shared), connection.clone()));
+            let regrouping = follow_resharding(Arc::clone(&shared), connection.clone());
+            let report = Arc::clone(&shared);
+            tokio::spawn(supervised("regrouping", regrouping, move |error| {
+                report.notices.report(error);
+            }));
         }
     }
     // Wait for the batches still in flight before the connection is dropped.
     let _ = permits.acquire_many(max_in_flight as u32).await;
     shared.notices.close();
+}
+
+impl Shared {
+    /// The writer is gone: every message it would have written is reported failed, so
+    /// `flush` returns instead of waiting, and every later call raises `error`.
+    fn writer_died(&self, error: &Error) {
+        self.notices.report(error.clone());
+        self.fault.set(error.clone());
+        self.outbox.close();
+        while let Take::Batch(batch) = self.outbox.take(true) {
+            self.batch_died((batch.len(), batch.byte_len()), error);
+        }
+        self.notices.close();
+    }
+
+    /// A batch whose task panicked is reported failed and settled.
+    fn batch_died(&self, (messages, bytes): (usize, usize), error: &Error) {
+        self.notices.report(error.clone());
+        self.counters.failed.add(messages as u64);
+        self.notices.undelivered(messages as u64, error);
+        self.outbox.settle(messages, bytes);
+    }
 }
 
 /// How often `balance_masters` asks again which master holds each shard.

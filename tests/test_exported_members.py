@@ -18,6 +18,7 @@ def test_public_names() -> None:
         "DeadLetteredError",
         "DeadLetters",
         "DeliveryError",
+        "InternalError",
         "InvalidEntryError",
         "InvalidMessageError",
         "LocalCluster",

@@ -15,6 +15,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     ├── DeliveryError                                  accepted messages were not written
     ├── InvalidEntryError                              an entry without a body was acked off
     ├── DeadLetteredError                              an entry went to the dead-letter stream
+    ├── InternalError                                  a background task failed (a bug)
     └── ClusterError                                   the local cluster launcher failed
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "ConnectError",
     "DeadLetteredError",
     "DeliveryError",
+    "InternalError",
     "InvalidEntryError",
     "InvalidMessageError",
     "MessageTooLargeError",
@@ -176,6 +178,21 @@ class DeadLetteredError(AmiError):
         self.stream = stream
         self.id = id
         self.deliveries = deliveries
+
+
+class InternalError(AmiError):
+    """A background task of the client failed unexpectedly: a bug in ami.
+
+    It is reported to `on_error` and raised by every later call of that client; close
+    it and start another. Messages it held are reported, never dropped silently.
+
+    Attributes:
+        task: Which task failed, e.g. ``"reader"`` or ``"writer"``.
+    """
+
+    def __init__(self, message: str, task: str = "") -> None:
+        super().__init__(message)
+        self.task = task
 
 
 class ClusterError(AmiError):

@@ -117,6 +117,7 @@ impl ConsumerCorePy {
         if max_messages == 0 {
             return Err(to_py(Error::invalid("max_messages", "must be at least 1")));
         }
+        self.consumer.fault().map_err(to_py)?;
         let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
         let consumer = &self.consumer;
         let fetched = wait::until(py, timeout, |slice| {
@@ -159,6 +160,7 @@ impl ConsumerCorePy {
 
     /// Queues acks from the front of `messages` while there is room; never blocks.
     fn try_ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.consumer.fault().map_err(to_py)?;
         let ids = self.ack_ids(py, messages)?;
         self.consumer.ack(&mut ids.into_iter()).map_err(to_py)
     }
@@ -318,6 +320,7 @@ impl ConsumerCorePy {
     /// Queues `ids`, waiting (GIL released, in slices so Ctrl-C works) while the ack
     /// buffer is full, for at most `ack_timeout`: an ack is queued or raised, never dropped.
     fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, Acked)>) -> PyResult<()> {
+        self.consumer.fault().map_err(to_py)?;
         let total = ids.len();
         let mut rest = ids.into_iter().peekable();
         let consumer = &self.consumer;

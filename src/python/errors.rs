@@ -14,6 +14,7 @@ pyo3::import_exception!(ami.exceptions, DeadLetteredError);
 pyo3::import_exception!(ami.exceptions, MessageTooLargeError);
 pyo3::import_exception!(ami.exceptions, ClientClosedError);
 pyo3::import_exception!(ami.exceptions, InvalidMessageError);
+pyo3::import_exception!(ami.exceptions, InternalError);
 
 pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
@@ -38,6 +39,7 @@ pub fn to_py(error: Error) -> PyErr {
             MessageTooLargeError::new_err((message, size, limit))
         }
         Error::Closed { .. } => ClientClosedError::new_err(message),
+        Error::Panicked { task, .. } => InternalError::new_err((message, task)),
     }
 }
 

@@ -99,6 +99,7 @@ impl ProducerCorePy {
     }
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.producer.fault().map_err(to_py)?;
         let body = body(message)?;
         self.producer.check_size(&body).map_err(to_py)?;
         match self.producer.offer(&body) {
@@ -109,6 +110,7 @@ impl ProducerCorePy {
     }
 
     fn send_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.producer.fault().map_err(to_py)?;
         let mut sent = 0;
         for message in messages.try_iter()? {
             let message = message?;
@@ -163,6 +165,7 @@ impl ProducerCorePy {
             0 => Some(()),
             _ => None,
         })?;
+        self.producer.fault().map_err(to_py)?;
         if let Some(error) = self.producer.take_undelivered() {
             return Err(to_py(error));
         }
