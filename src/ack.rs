@@ -97,20 +97,33 @@ impl AckBuffer {
 
     /// Takes every queued id, or `None` when there is nothing to write.
     pub fn take(&self) -> Option<AckWork> {
+        self.take_where(|_| true)
+    }
+
+    /// Takes the queued ids of the shards `wanted` accepts, or `None` when there are none.
+    pub fn take_where(&self, wanted: impl Fn(usize) -> bool) -> Option<AckWork> {
         let mut state = self.state.lock();
-        if state.buffered == 0 {
-            return None;
-        }
-        let count = std::mem::take(&mut state.buffered);
-        state.in_flight += count;
-        let per_shard = state
+        let per_shard: Vec<(usize, Vec<Acked>)> = state
             .ids
             .iter_mut()
             .enumerate()
-            .filter(|(_, ids)| !ids.is_empty())
+            .filter(|(shard, ids)| !ids.is_empty() && wanted(*shard))
             .map(|(shard, ids)| (shard, std::mem::take(ids)))
             .collect();
+        let count = per_shard.iter().map(|(_, ids)| ids.len()).sum();
+        if count == 0 {
+            return None;
+        }
+        state.buffered -= count;
+        state.in_flight += count;
         Some(AckWork { per_shard, count })
+    }
+
+    /// True when nothing is queued or being written.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        let state = self.state.lock();
+        state.buffered + state.in_flight == 0
     }
 
     pub fn settle(&self, count: usize) {

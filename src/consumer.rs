@@ -1,7 +1,7 @@
 //! The consumer: per-shard readers fill a bounded prefetch, the application takes
 //! batches from it, and acks go back through the ack buffer.
 
-use crate::ack::{AckBuffer, AckWork, Acked};
+use crate::ack::{AckBuffer, Acked};
 use crate::ack_write::AckWriter;
 use crate::claim::Claimer;
 use crate::cluster::{connect, seed_urls};
@@ -329,14 +329,30 @@ impl Consumer {
                 unread[delivery.shard].push(delivery);
             }
         }
-        let mut connection = self.writer.clone();
-        for (shard, deliveries) in unread.iter().enumerate() {
-            let triage = self.shared.triage(shard);
-            let queued = self.shared.progress.queued_up_to(shard);
-            match hand_back(&mut connection, &triage, deliveries, queued).await {
-                Ok(count) => self.shared.counters.handed_back.add(count as u64),
-                Err(error) => self.shared.notices.report(error),
-            }
+        let mut handing = tokio::task::JoinSet::new();
+        for (shard, deliveries) in unread.into_iter().enumerate() {
+            let shared = Arc::clone(&self.shared);
+            let mut connection = self.writer.clone();
+            handing.spawn(async move {
+                let triage = shared.triage(shard);
+                let queued = shared.progress.queued_up_to(shard);
+                match hand_back(&mut connection, &triage, &deliveries, queued).await {
+                    Ok(count) => shared.counters.handed_back.add(count as u64),
+                    Err(error) => shared.notices.report(error),
+                }
+            });
+        }
+        // A master that does not answer must not hold up `close`: what it holds stays
+        // pending, for the claimers after `claim_idle`.
+        let all_shards = async { while handing.join_next().await.is_some() {} };
+        if tokio::time::timeout(CLOSE_PATIENCE, all_shards)
+            .await
+            .is_err()
+        {
+            self.shared.notices.report(Error::Timeout {
+                what: "handing unread messages back at close".to_owned(),
+                seconds: CLOSE_PATIENCE.as_secs_f64(),
+            });
         }
     }
 
@@ -473,10 +489,15 @@ fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
     }));
 }
 
+/// Writes acks shard by shard: each shard has at most one write in flight, and a shard
+/// whose master stalls holds up only its own acks.
 async fn run_acker(shared: Arc<Shared>, connection: Connection) {
+    let writing = Arc::new(Mutex::new(vec![false; shared.streams.len()]));
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let Some(work) = shared.acks.take() else {
-            if shared.acks.is_closed() {
+        while tasks.try_join_next().is_some() {}
+        let Some(work) = shared.acks.take_where(|shard| !writing.lock()[shard]) else {
+            if shared.acks.is_closed() && shared.acks.is_idle() {
                 break;
             }
             shared.acks.wake.notified().await;
@@ -485,32 +506,34 @@ async fn run_acker(shared: Arc<Shared>, connection: Connection) {
             }
             continue;
         };
-        write_acks(&shared, &connection, work).await;
-    }
-    shared.notices.close();
-}
-
-/// Writes the acks of every shard concurrently, each in chunks of `pipe_buffer_size`.
-async fn write_acks(shared: &Arc<Shared>, connection: &Connection, work: AckWork) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (shard, ids) in work.per_shard {
-        for chunk in ids.chunks(shared.options.pipe_buffer_size) {
-            let chunk = chunk.to_vec();
-            let shared = Arc::clone(shared);
+        for (shard, acked) in work.per_shard {
+            writing.lock()[shard] = true;
+            let shared = Arc::clone(&shared);
             let connection = connection.clone();
+            let writing = Arc::clone(&writing);
             tasks.spawn(async move {
-                let count = chunk.len() as u64;
-                let writing = write_chunk(&shared, &connection, shard, &chunk);
-                supervised("ack writer", writing, |error| {
-                    shared.counters.ack_failed.add(count);
-                    shared.failed(error);
-                })
-                .await;
+                write_shard(&shared, &connection, shard, &acked).await;
+                shared.acks.settle(acked.len());
+                writing.lock()[shard] = false;
+                shared.acks.wake.notify_one();
             });
         }
     }
     while tasks.join_next().await.is_some() {}
-    shared.acks.settle(work.count);
+    shared.notices.close();
+}
+
+/// Writes one shard's acks in chunks of `pipe_buffer_size`.
+async fn write_shard(state: &Shared, connection: &Connection, shard: usize, acked: &[Acked]) {
+    for chunk in acked.chunks(state.options.pipe_buffer_size) {
+        let count = chunk.len() as u64;
+        let writing = write_chunk(state, connection, shard, chunk);
+        supervised("ack writer", writing, |error| {
+            state.counters.ack_failed.add(count);
+            state.failed(error);
+        })
+        .await;
+    }
 }
 
 async fn write_chunk(state: &Shared, connection: &Connection, shard: usize, acked: &[Acked]) {

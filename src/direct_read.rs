@@ -40,6 +40,9 @@ pub enum Direct {
     Entries(Vec<Entry>),
     /// The server refused the read (NOGROUP, TRYAGAIN, …).
     Refused(RedisError),
+    /// The read was sent but its reply never arrived: the server may have delivered
+    /// entries that are now pending here unseen.
+    Lost(RedisError),
     /// The direct path cannot serve this read: use redis-rs.
     Unavailable,
 }
@@ -89,7 +92,11 @@ impl DirectReads {
             let line = match self.request(command).await {
                 Ok(RawReply::Entries(entries)) => return Direct::Entries(entries),
                 Ok(RawReply::Error(line)) => line,
-                Err(_) => break,
+                Err(Unanswered::Sent(error)) => {
+                    self.rest();
+                    return Direct::Lost(error.into());
+                }
+                Err(Unanswered::NotSent) => break,
             };
             if let Some((host, port)) = moved_to(&line) {
                 // An empty host (an unknown endpoint) means the host asked.
@@ -122,7 +129,7 @@ impl DirectReads {
         self.resting_until = Some(Instant::now() + REST);
     }
 
-    async fn request(&mut self, command: &[u8]) -> io::Result<RawReply> {
+    async fn request(&mut self, command: &[u8]) -> Result<RawReply, Unanswered> {
         // A read abandoned midway (the consumer stopped) leaves its reply on the wire.
         if self.link.as_ref().is_some_and(|link| link.busy) {
             self.link = None;
@@ -133,13 +140,27 @@ impl DirectReads {
                 .clone()
                 .unwrap_or_else(|| self.seeds[self.next_seed].clone());
             let opened = Link::open(&address, self.auth.as_ref());
-            let link = tokio::time::timeout(self.connect_timeout, opened).await??;
+            let link = tokio::time::timeout(self.connect_timeout, opened)
+                .await
+                .map_err(|_| Unanswered::NotSent)?
+                .map_err(|_| Unanswered::NotSent)?;
             self.target = Some(address);
             self.link = Some(link);
         }
         let link = self.link.as_mut().expect("a link was just opened");
-        tokio::time::timeout(self.response_timeout, link.request(command)).await?
+        match tokio::time::timeout(self.response_timeout, link.request(command)).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(Unanswered::Sent(error)),
+            Err(elapsed) => Err(Unanswered::Sent(elapsed.into())),
+        }
     }
+}
+
+/// Why a request got no reply: it never left (connecting failed), or it may have
+/// reached the server (the connection failed or timed out after sending).
+enum Unanswered {
+    NotSent,
+    Sent(io::Error),
 }
 
 /// The master a `-MOVED slot host:port` reply points to.

@@ -12,6 +12,7 @@ pub mod direct_read;
 pub mod error;
 pub mod groups;
 pub mod handback;
+pub mod in_flight;
 pub mod meta;
 pub mod naming;
 pub mod notices;

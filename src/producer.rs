@@ -6,6 +6,7 @@ use crate::cluster::connect;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::groups::ensure_groups;
+use crate::in_flight::InFlight;
 use crate::meta::check_shards;
 use crate::naming::{group_name, stream_name};
 use crate::notices::Notices;
@@ -180,6 +181,9 @@ impl Drop for Producer {
 async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     let max_in_flight = shared.options.max_in_flight;
     let permits = Arc::new(Semaphore::new(max_in_flight));
+    // Each shard's fair share of the pipelines, so a stalled master cannot take them all.
+    let shards = shared.streams.len();
+    let in_flight = Arc::new(InFlight::new(shards, max_in_flight.div_ceil(shards)));
     let mut grouped_at = Instant::now();
     loop {
         let permit = Arc::clone(&permits)
@@ -189,9 +193,12 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let Some(batch) = next_batch(&shared).await else {
             break;
         };
-        let to_shard = shared.placement.lock().next_shard();
+        let to_shard = in_flight
+            .start_on(|| shared.placement.lock().next_shard())
+            .await;
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
+        let task_in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
             let size = (batch.len(), batch.byte_len());
             let writing = write_and_settle(&task_shared, task_connection, to_shard, batch);
@@ -199,6 +206,7 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
                 task_shared.batch_died(size, &error);
             })
             .await;
+            task_in_flight.finish(to_shard);
             drop(permit);
         });
         if shared.options.balance_masters && grouped_at.elapsed() >= REGROUP_EVERY {

@@ -193,7 +193,7 @@ impl ShardReader {
         if let Some(direct) = self.direct.as_mut() {
             match direct.read(&cmd.get_packed_command()).await {
                 Direct::Entries(entries) => return Ok(entries),
-                Direct::Refused(error) => return Err(error),
+                Direct::Refused(error) | Direct::Lost(error) => return Err(error),
                 Direct::Unavailable => {}
             }
         }

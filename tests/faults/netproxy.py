@@ -1,0 +1,171 @@
+"""A fault-injecting TCP proxy in front of every node of a local cluster.
+
+Each node announces its proxy's port (``cluster-announce-port``), so every client
+connection, redirects and direct reads included, crosses the proxy. Per node, the proxy
+can stall (stop forwarding without closing anything: a half-dead host) and resume, and
+it can cut a connection right after the server sent a chosen reply (a reply lost on the
+wire, after the server acted on the command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+from ami.cluster import LocalCluster
+from faults.chaos import command
+
+CHUNK = 1 << 16
+
+
+class NodeProxy:
+    """Forwards one listening port to one node."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.cut_after: bytes | None = None
+        self.cuts = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _connection(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port
+            )
+        except OSError:
+            client_writer.close()
+            return
+        ends = (client_writer, server_writer)
+        # Cancelled when the proxy shuts down: that ends the connection, not an error.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(
+                self._pump(client_reader, server_writer, ends, replies=False),
+                self._pump(server_reader, client_writer, ends, replies=True),
+                return_exceptions=True,
+            )
+        for end in ends:
+            end.close()
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        ends: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+        *,
+        replies: bool,
+    ) -> None:
+        try:
+            while data := await source.read(CHUNK):
+                await self.flowing.wait()
+                if replies and self.cut_after is not None and self.cut_after in data:
+                    self.cut_after = None
+                    self.cuts += 1
+                    break
+                sink.write(data)
+                await sink.drain()
+        finally:
+            for end in ends:
+                end.close()
+
+
+class ClusterProxy:
+    """Proxies for every node of `cluster`, run on an event loop of their own."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.nodes = {
+            address: NodeProxy(int(address.rsplit(":", 1)[1])) for address in cluster.nodes
+        }
+        for proxy in self.nodes.values():
+            self._call(proxy.start())
+
+    @property
+    def seeds(self) -> list[str]:
+        return [f"127.0.0.1:{proxy.port}" for proxy in self.nodes.values()]
+
+    def _call(self, coroutine: object) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)  # type: ignore[arg-type]
+
+    def announce(self) -> None:
+        """Makes every node announce its proxy, and waits until all of them agree."""
+        for address, proxy in self.nodes.items():
+            bus = int(address.rsplit(":", 1)[1]) + 10_000
+            command(address, "CONFIG", "SET", "cluster-announce-bus-port", str(bus))
+            command(address, "CONFIG", "SET", "cluster-announce-port", str(proxy.port))
+        wanted = {proxy.port for proxy in self.nodes.values()}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            seen = [
+                {int(shard[2][1]) for shard in command(address, "CLUSTER", "SLOTS")}
+                for address in self.nodes
+            ]
+            if all(ports == wanted for ports in seen):
+                return
+            time.sleep(0.1)
+        raise AssertionError("the nodes did not announce their proxies in time")
+
+    def holder(self, stream: str) -> str:
+        """The real address of the master holding `stream`."""
+        slot = int(command(self.cluster.nodes[0], "CLUSTER", "KEYSLOT", stream))
+        for start, end, (_, port, *_rest), *_ in command(self.cluster.nodes[0], "CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return next(
+                    address for address, proxy in self.nodes.items() if proxy.port == int(port)
+                )
+        raise AssertionError(f"no master holds slot {slot}")
+
+    def stall(self, address: str) -> None:
+        self.loop.call_soon_threadsafe(self.nodes[address].flowing.clear)
+
+    def resume(self, address: str) -> None:
+        self.loop.call_soon_threadsafe(self.nodes[address].flowing.set)
+
+    def cut_after_reply(self, address: str, containing: bytes) -> None:
+        """Closes the connection that next receives a reply containing `containing`,
+        without passing that reply on."""
+        self.nodes[address].cut_after = containing
+
+    def close(self) -> None:
+        self._call(self._shut_down())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+    async def _shut_down(self) -> None:
+        for proxy in self.nodes.values():
+            proxy.flowing.set()
+            if proxy.server is not None:
+                proxy.server.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # One more turn of the loop lets the closed transports release their sockets.
+        await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def proxied_cluster(masters: int = 3) -> Iterator[ClusterProxy]:
+    """A local cluster whose every client connection crosses a `ClusterProxy`."""
+    with LocalCluster(masters=masters) as cluster:
+        proxy = ClusterProxy(cluster)
+        try:
+            proxy.announce()
+            yield proxy
+        finally:
+            proxy.close()

@@ -1,0 +1,103 @@
+"""Network faults through a proxy in front of every node: a reply lost on the wire, and
+a master that stops answering without closing its connections."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+
+from ami import Consumer, Producer
+from faults.chaos import command
+from faults.netproxy import ClusterProxy, proxied_cluster
+from helpers import drain
+
+
+def test_a_lost_read_reply_is_read_again_within_seconds() -> None:
+    queue = f"lost{uuid.uuid4().hex[:8]}"
+    stream = f"qu{{0}}_{queue}"
+    with proxied_cluster() as proxy:
+        with Consumer(
+            queue, consumer="c", nodes=proxy.seeds, shards=1, claim_idle=None
+        ) as consumer:
+            time.sleep(0.5)  # the reader now waits in XREADGROUP BLOCK
+            proxy.cut_after_reply(proxy.holder(stream), stream.encode())
+            with Producer(queue, nodes=proxy.seeds, shards=1) as producer:
+                producer.send_many([b"%d" % i for i in range(100)])
+            started = time.monotonic()
+            received = drain(consumer, 100, idle=10.0)
+            recovered_in = time.monotonic() - started
+        assert proxy.nodes[proxy.holder(stream)].cuts == 1
+    assert sorted(int(m.body) for m in received) == list(range(100))
+    print(f"lost read reply: 100 of 100 back in {recovered_in:.2f} s")
+
+
+SHARDS = 10
+
+
+def shard_holders(proxy: ClusterProxy, queue: str) -> tuple[str, dict[int, str]]:
+    """The master holding most shards, and the real address holding every other one."""
+    holders = {shard: proxy.holder(f"qu{{{shard}}}_{queue}") for shard in range(SHARDS)}
+    crowded = Counter(holders.values()).most_common(1)[0][0]
+    return crowded, {shard: node for shard, node in holders.items() if node != crowded}
+
+
+def written(queue: str, healthy: dict[int, str]) -> int:
+    return sum(int(command(node, "XLEN", f"qu{{{s}}}_{queue}")) for s, node in healthy.items())
+
+
+def pending(queue: str, healthy: dict[int, str]) -> int:
+    group = f"qu_{queue}_group"
+    return sum(
+        int(command(node, "XPENDING", f"qu{{{s}}}_{queue}", group)["pending"])
+        for s, node in healthy.items()
+    )
+
+
+def send_paced(producer: Producer, seconds: float, per_second: int) -> None:
+    tick = 0.01
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        producer.send_many([b"x"] * int(per_second * tick))
+        time.sleep(tick)
+
+
+def test_a_stalled_master_slows_only_its_own_shards_writes() -> None:
+    queue = f"stall{uuid.uuid4().hex[:8]}"
+    with proxied_cluster() as proxy:
+        crowded, healthy = shard_holders(proxy, queue)
+        with Producer(queue, nodes=proxy.seeds, shards=SHARDS, pipe_buffer_size=100) as producer:
+            send_paced(producer, 2.0, 3000)
+            assert producer.flush(10.0) == 0
+            normal = written(queue, healthy)
+            proxy.stall(crowded)
+            send_paced(producer, 2.0, 3000)
+            time.sleep(0.5)
+            during = written(queue, healthy) - normal
+            proxy.resume(crowded)
+            assert producer.flush(60.0) == 0
+    print(f"stalled master: healthy shards got {during:,} writes, {normal:,} without the stall")
+    assert during >= normal * 2 / 3
+
+
+def test_a_stalled_master_holds_up_only_its_own_shards_acks() -> None:
+    queue = f"stall{uuid.uuid4().hex[:8]}"
+    with proxied_cluster() as proxy:
+        crowded, healthy = shard_holders(proxy, queue)
+        with Producer(queue, nodes=proxy.seeds, shards=SHARDS) as producer:
+            producer.send_many([b"x"] * 4000)
+        with Consumer(queue, consumer="c", nodes=proxy.seeds, shards=SHARDS) as consumer:
+            received = drain(consumer, 4000, ack=False)
+            assert len(received) == 4000
+            proxy.stall(crowded)
+            consumer.ack_many(received[:2000])
+            time.sleep(0.5)
+            consumer.ack_many(received[2000:])
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and pending(queue, healthy):
+                time.sleep(0.1)
+            left = pending(queue, healthy)
+            proxy.resume(crowded)
+            assert consumer.flush(60.0) == 0
+    print(f"stalled master: {left} acks of healthy shards unwritten after 5 s")
+    assert left == 0
