@@ -11,9 +11,10 @@ use redis::{ClientTlsConfig, ErrorKind, RedisError, TlsCertificates, TlsMode};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Retries redis-rs makes inside one request (redirects, reconnects) before our own
-/// deadline-bound retry loop takes over.
-const LIBRARY_RETRIES: u32 = 4;
+/// Retries redis-rs makes inside one request: none. Every retry goes through ami's own
+/// deadline-bound loops, which count and report it; a resend inside redis-rs would
+/// write duplicates nobody is told of.
+const LIBRARY_RETRIES: u32 = 0;
 
 /// Turns a seed (`host:port` or a `redis://` URL) into the URL redis-rs expects.
 pub fn node_url(node: &str) -> Result<String> {

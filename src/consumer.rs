@@ -12,6 +12,7 @@ use crate::groups::ensure_groups;
 use crate::handback::hand_back;
 use crate::meta::check_shards;
 use crate::naming::{dead_letter_stream_name, group_name, stream_name};
+use crate::nodes::Nodes;
 use crate::notices::Notices;
 use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::progress::Progress;
@@ -54,6 +55,7 @@ struct Shared {
     counters: ConsumerCounters,
     progress: Arc<Progress>,
     fault: Fault,
+    nodes: Arc<Nodes>,
 }
 
 struct Inbox {
@@ -94,6 +96,7 @@ impl Consumer {
             let readers = connect_readers(&options.connection, read_timeout, streams.len()).await?;
             Ok::<_, Error>((writer, readers))
         })?;
+        let nodes = rt.block_on(Nodes::load(writer.clone()));
         let (stop, _) = watch::channel(false);
         // Each shard keeps about one read in the queue: prefetch stays near shards * count.
         let (sender, batches) = mpsc::channel(options.shards);
@@ -115,6 +118,7 @@ impl Consumer {
             counters: ConsumerCounters::default(),
             progress,
             fault: Fault::default(),
+            nodes,
         });
         let mut tasks = Vec::new();
         let seeds = seed_urls(&shared.options.connection)?;
@@ -129,6 +133,7 @@ impl Consumer {
                 count: shared.options.prefetch_count,
                 block: shared.options.block,
                 progress: Arc::clone(&shared.progress),
+                nodes: Arc::clone(&shared.nodes),
                 runs: 0,
                 idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
                 connection,
@@ -541,7 +546,9 @@ async fn write_chunk(state: &Shared, connection: &Connection, shard: usize, acke
     let deadline = Instant::now() + state.options.ack_timeout;
     let report = |error: Error| {
         state.counters.retried.add(1);
-        state.notices.report(error);
+        state
+            .notices
+            .report(error.retrying(state.nodes.node_of(stream)));
     };
     let written = state
         .ack_writer

@@ -23,6 +23,16 @@ pub enum Error {
         code: String,
         detail: String,
     },
+    /// A command failed for a passing reason (a lost connection, a failover, a slot on
+    /// the move) and will be tried again: reported, not raised.
+    Transient {
+        command: &'static str,
+        key: String,
+        /// The node that served `key`, as last known (`host:port`).
+        node: String,
+        code: String,
+        detail: String,
+    },
     /// Accepted messages that could not be written before their deadline.
     Delivery { failed: u64, detail: String },
     /// An entry without field `m`, or deleted while pending: acked off the queue.
@@ -44,6 +54,26 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// This failure, reported as one that will be retried against `node`.
+    #[must_use]
+    pub fn retrying(self, node: String) -> Self {
+        match self {
+            Error::Server {
+                command,
+                key,
+                code,
+                detail,
+            } => Error::Transient {
+                command,
+                key,
+                node,
+                code,
+                detail,
+            },
+            other => other,
+        }
+    }
+
     pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidOption {
             option,
@@ -74,6 +104,20 @@ impl fmt::Display for Error {
                 detail,
             } => {
                 write!(f, "{command} on {key} failed: {code} {detail}")
+            }
+            Error::Transient {
+                command,
+                key,
+                node,
+                code,
+                detail,
+            } => {
+                let cause = if code.is_empty() {
+                    detail.clone()
+                } else {
+                    format!("{code} {detail}")
+                };
+                write!(f, "{command} on {key} at {node} will be retried: {cause}")
             }
             Error::Delivery { failed, detail } => {
                 write!(f, "{failed} message(s) could not be written: {detail}")

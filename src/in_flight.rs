@@ -1,13 +1,27 @@
 //! Batches in flight per shard, bounded, so a master that stops answering ties up only
 //! its own shards' share of the producer's pipelines instead of all of them.
+//!
+//! Batches keep the placement's order: one waits for its shard to have room. Only a
+//! shard that has been full for `STALLED` is passed over, for the next one with room.
 
 use parking_lot::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// A shard full for this long is passed over: its master is slow to answer.
+const STALLED: Duration = Duration::from_millis(250);
+
 pub struct InFlight {
-    per_shard: Mutex<Vec<usize>>,
+    shards: Mutex<Vec<Load>>,
     limit: usize,
     freed: Notify,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Load {
+    batches: usize,
+    /// When the shard last became full.
+    full_since: Option<Instant>,
 }
 
 impl InFlight {
@@ -15,35 +29,52 @@ impl InFlight {
     #[must_use]
     pub fn new(shards: usize, limit: usize) -> Self {
         Self {
-            per_shard: Mutex::new(vec![0; shards]),
+            shards: Mutex::new(vec![Load::default(); shards]),
             limit: limit.max(1),
             freed: Notify::new(),
         }
     }
 
-    /// The first shard `order` offers that has room, taking a place on it; waits while
-    /// every shard is full.
+    /// Takes a place on the shard `order` names, waiting while it is full; a shard that
+    /// has stayed full for `STALLED` is passed over for the next one `order` names.
     pub async fn start_on(&self, mut order: impl FnMut() -> usize) -> usize {
+        let mut shard = order();
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             {
-                let mut per_shard = self.per_shard.lock();
-                for _ in 0..per_shard.len() {
-                    let shard = order();
-                    if per_shard[shard] < self.limit {
-                        per_shard[shard] += 1;
+                let mut shards = self.shards.lock();
+                for _ in 0..shards.len() {
+                    let load = &mut shards[shard];
+                    if load.batches < self.limit {
+                        load.batches += 1;
+                        if load.batches == self.limit {
+                            load.full_since = Some(Instant::now());
+                        }
                         return shard;
                     }
+                    let stalled = load
+                        .full_since
+                        .is_some_and(|since| since.elapsed() >= STALLED);
+                    if !stalled {
+                        break;
+                    }
+                    shard = order();
                 }
             }
-            freed.await;
+            tokio::select! {
+                () = &mut freed => {}
+                () = tokio::time::sleep(STALLED) => {}
+            }
         }
     }
 
     pub fn finish(&self, shard: usize) {
-        self.per_shard.lock()[shard] -= 1;
+        let mut shards = self.shards.lock();
+        shards[shard].batches -= 1;
+        shards[shard].full_since = None;
+        drop(shards);
         self.freed.notify_waiters();
     }
 }
@@ -52,24 +83,35 @@ impl InFlight {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_shard_is_passed_over_until_it_has_room() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let in_flight = InFlight::new(3, 1);
-        let mut next = 0;
-        let mut round_robin = || {
-            next = (next + 1) % 3;
+    fn round_robin(shards: usize) -> impl FnMut() -> usize {
+        let mut next = shards - 1;
+        move || {
+            next = (next + 1) % shards;
             next
-        };
-        runtime.block_on(async {
-            assert_eq!(in_flight.start_on(&mut round_robin).await, 1);
-            assert_eq!(in_flight.start_on(&mut round_robin).await, 2);
-            assert_eq!(in_flight.start_on(&mut round_robin).await, 0);
-            // Every shard is full: shard 1 is taken again only after it is freed.
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_full_shard_is_waited_for_then_passed_over_once_stalled() {
+        runtime().block_on(async {
+            let in_flight = InFlight::new(3, 1);
+            let mut order = round_robin(3);
+            assert_eq!(in_flight.start_on(&mut order).await, 0);
+            assert_eq!(in_flight.start_on(&mut order).await, 1);
             in_flight.finish(1);
-            assert_eq!(in_flight.start_on(&mut round_robin).await, 1);
+            assert_eq!(in_flight.start_on(&mut order).await, 2);
+            // Shard 0 is still full: the next batch waits for it, then passes it over
+            // for shard 1 once it has been full for STALLED.
+            let started = tokio::time::Instant::now();
+            assert_eq!(in_flight.start_on(&mut order).await, 1);
+            assert!(started.elapsed() >= STALLED);
         });
     }
 }

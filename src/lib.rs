@@ -15,6 +15,7 @@ pub mod handback;
 pub mod in_flight;
 pub mod meta;
 pub mod naming;
+pub mod nodes;
 pub mod notices;
 pub mod options;
 pub mod outbox;

@@ -9,6 +9,7 @@ use crate::groups::ensure_groups;
 use crate::in_flight::InFlight;
 use crate::meta::check_shards;
 use crate::naming::{group_name, stream_name};
+use crate::nodes::Nodes;
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
 use crate::outbox::{Limits, Offer, Outbox, Take};
@@ -36,6 +37,7 @@ struct Shared {
     notices: Notices,
     counters: ProducerCounters,
     fault: Fault,
+    nodes: Arc<Nodes>,
 }
 
 impl Producer {
@@ -61,6 +63,7 @@ impl Producer {
             }
             Ok::<_, Error>((connection, holders))
         })?;
+        let nodes = rt.block_on(Nodes::load(connection.clone()));
         let placement = match holders.into_iter().collect::<Option<Vec<String>>>() {
             Some(holders) if options.balance_masters => Placement::by_holder(&holders),
             _ => Placement::round_robin(streams.len(), fastrand::usize(..streams.len())),
@@ -79,6 +82,7 @@ impl Producer {
             notices: Notices::default(),
             counters: ProducerCounters::default(),
             fault: Fault::default(),
+            nodes,
         });
         let writer = run_writer(Arc::clone(&shared), connection);
         let failed = Arc::clone(&shared);
@@ -288,10 +292,14 @@ async fn write_and_settle(
 ) {
     let counters = &producer.counters;
     counters.in_flight_batches.add(1);
-    let report = |error: Error| producer.notices.report(error);
+    let stream = &producer.streams[shard];
+    let report = |error: Error| {
+        let node = producer.nodes.node_of(stream);
+        producer.notices.report(error.retrying(node));
+    };
     let written = BatchWriter {
         connection,
-        stream: &producer.streams[shard],
+        stream,
         deadline: Instant::now() + producer.options.delivery_timeout,
         counters,
         on_retry: &report,

@@ -4,6 +4,7 @@ use crate::connection::Connection;
 use crate::direct_read::{Direct, DirectReads};
 use crate::error::Error;
 use crate::groups::ensure_group;
+use crate::nodes::Nodes;
 use crate::progress::Progress;
 use crate::reply::{parse_read_reply, Entry};
 use crate::retry::{classify, Backoff, Disposition};
@@ -50,6 +51,7 @@ pub struct ShardReader {
     pub count: usize,
     pub block: Option<Duration>,
     pub progress: Arc<Progress>,
+    pub nodes: Arc<Nodes>,
     /// Reads of new entries so far: each one's entries form a run (see `Place`).
     pub runs: u64,
     pub idle_poll: Duration,
@@ -210,13 +212,18 @@ impl ShardReader {
 
     async fn recover(&mut self, error: redis::RedisError, events: &dyn ReaderEvents) {
         let disposition = classify(&error);
-        events.error(Error::Server {
+        let failed = Error::Server {
             command: "XREADGROUP",
             key: self.triage.stream.clone(),
             code: error.code().unwrap_or_default().to_owned(),
             detail: error
                 .detail()
                 .map_or_else(|| error.to_string(), str::to_owned),
+        };
+        events.error(match disposition {
+            Disposition::Retry => failed.retrying(self.nodes.node_of(&self.triage.stream)),
+            // A vanished group is an alarm, and a refusal will not pass by itself.
+            Disposition::Recreate | Disposition::Fatal => failed,
         });
         if disposition == Disposition::Recreate {
             if let Err(e) = ensure_group(

@@ -29,6 +29,7 @@ def test_public_names() -> None:
         "QueueStats",
         "ServerError",
         "ShardStats",
+        "TransientError",
         "UnsupportedServerError",
         "__version__",
         "inspect",

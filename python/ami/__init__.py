@@ -27,6 +27,7 @@ from ami.exceptions import (
     MessageTooLargeError,
     OperationTimeout,
     ServerError,
+    TransientError,
     UnsupportedServerError,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "QueueStats",
     "ServerError",
     "ShardStats",
+    "TransientError",
     "UnsupportedServerError",
     "__version__",
     "inspect",

@@ -12,6 +12,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
     ├── ClientClosedError      (also RuntimeError)     the client was used after close()
     ├── ServerError                                    Redis refused a command for good
+    ├── TransientError                                 a command failed and will be retried
     ├── DeliveryError                                  accepted messages were not written
     ├── InvalidEntryError                              an entry without a body was acked off
     ├── DeadLetteredError                              an entry went to the dead-letter stream
@@ -35,6 +36,7 @@ __all__ = [
     "MessageTooLargeError",
     "OperationTimeout",
     "ServerError",
+    "TransientError",
     "UnsupportedServerError",
 ]
 
@@ -135,6 +137,29 @@ class ServerError(AmiError):
         super().__init__(message)
         self.command = command
         self.key = key
+        self.code = code
+
+
+class TransientError(AmiError):
+    """A command failed for a passing reason (a lost or refused connection, a timeout,
+    a failover, a slot on the move) and will be tried again. Handed to `on_error`, never
+    raised: it says the client is working around a fault. What finally fails for good
+    comes as `ServerError` or `DeliveryError`.
+
+    Attributes:
+        command: The command, e.g. ``"XADD"``.
+        key: The stream it was sent to.
+        node: The node serving that stream, as last known (``host:port``).
+        code: The error code of the reply, e.g. ``"TRYAGAIN"`` (empty for I/O failures).
+    """
+
+    def __init__(
+        self, message: str, command: str = "", key: str = "", node: str = "", code: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.key = key
+        self.node = node
         self.code = code
 
 

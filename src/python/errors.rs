@@ -15,6 +15,7 @@ pyo3::import_exception!(ami.exceptions, MessageTooLargeError);
 pyo3::import_exception!(ami.exceptions, ClientClosedError);
 pyo3::import_exception!(ami.exceptions, InvalidMessageError);
 pyo3::import_exception!(ami.exceptions, InternalError);
+pyo3::import_exception!(ami.exceptions, TransientError);
 
 pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
@@ -28,6 +29,13 @@ pub fn to_py(error: Error) -> PyErr {
         Error::Server {
             command, key, code, ..
         } => ServerError::new_err((message, command, key, code)),
+        Error::Transient {
+            command,
+            key,
+            node,
+            code,
+            ..
+        } => TransientError::new_err((message, command, key, node, code)),
         Error::Delivery { failed, .. } => DeliveryError::new_err((message, failed)),
         Error::InvalidEntry { stream, id } => InvalidEntryError::new_err((message, stream, id)),
         Error::DeadLettered {

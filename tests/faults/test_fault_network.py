@@ -1,5 +1,5 @@
-"""Network faults through a proxy in front of every node: a reply lost on the wire, and
-a master that stops answering without closing its connections."""
+"""Network faults through a proxy in front of every node: a reply lost on the wire, a
+master that stops answering without closing its connections, a connection cut."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import Counter
 
-from ami import Consumer, Producer
+from ami import AmiError, Consumer, Producer, TransientError
 from faults.chaos import command
 from faults.netproxy import ClusterProxy, proxied_cluster
 from helpers import drain
@@ -101,3 +101,25 @@ def test_a_stalled_master_holds_up_only_its_own_shards_acks() -> None:
             assert consumer.flush(60.0) == 0
     print(f"stalled master: {left} acks of healthy shards unwritten after 5 s")
     assert left == 0
+
+
+def test_a_cut_connection_is_retried_counted_and_reported_as_transient() -> None:
+    queue = f"cut{uuid.uuid4().hex[:8]}"
+    stream = f"qu{{0}}_{queue}"
+    errors: list[AmiError] = []
+    with proxied_cluster() as proxy:
+        holder = proxy.holder(stream)
+        with Producer(queue, nodes=proxy.seeds, shards=1, on_error=errors.append) as producer:
+            proxy.cut_after_reply(holder, b"-0\r\n")
+            producer.send_many([b"%d" % i for i in range(1000)])
+            assert producer.flush(30.0) == 0
+            retried = producer.stats()["retried"]
+        length = int(command(holder, "XLEN", stream))
+    transient = [e for e in errors if isinstance(e, TransientError)]
+    print(f"cut connection: {retried} retried, {length - 1000} duplicates, {transient[:1]}")
+    assert retried >= 1
+    assert length >= 1000
+    assert transient, errors
+    assert transient[0].command == "XADD"
+    assert transient[0].node == f"127.0.0.1:{proxy.nodes[holder].port}"
+    assert "will be retried" in str(transient[0])

@@ -31,9 +31,9 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def oom_errors(worker: WorkerProcess) -> bool:
-    """Whether the worker's `on_error` was told of OOM errors."""
+    """Whether the worker's `on_error` was told of OOM errors, retried ones."""
     errors: dict[str, Any] = worker.status().get("errors", {})
-    return int(errors.get("ServerError:OOM", 0)) > 0
+    return int(errors.get("TransientError:OOM", 0)) > 0
 
 
 @pytest.mark.timeout(300)

@@ -1,0 +1,170 @@
+//! Which node serves a key, to name it when a command to it fails: the cluster's slot
+//! map as last read with `CLUSTER SLOTS`, read again (at most once a second) whenever a
+//! failure is reported, since failures are when slots move.
+
+use crate::connection::Connection;
+use parking_lot::Mutex;
+use redis::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SLOTS: u16 = 16384;
+const REREAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Nodes {
+    connection: Connection,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// `(first slot, last slot, "host:port")` of each master.
+    ranges: Vec<(u16, u16, String)>,
+    read_at: Option<Instant>,
+}
+
+impl Nodes {
+    /// Reads the slot map now; a standalone server (or a refused `CLUSTER SLOTS`) leaves
+    /// it empty, and nodes are then named `unknown`.
+    pub async fn load(connection: Connection) -> Arc<Self> {
+        let nodes = Arc::new(Self {
+            connection,
+            state: Mutex::new(State::default()),
+        });
+        nodes.reread().await;
+        nodes
+    }
+
+    /// The node serving `key`, as last known, and a fresh look at the slot map soon.
+    pub fn node_of(self: &Arc<Self>, key: &str) -> String {
+        let slot = slot_of(key.as_bytes());
+        let (node, outdated) = {
+            let map = self.state.lock();
+            let node = map
+                .ranges
+                .iter()
+                .find(|(first, last, _)| (*first..=*last).contains(&slot))
+                .map_or_else(|| "unknown".to_owned(), |(_, _, node)| node.clone());
+            let outdated = map
+                .read_at
+                .is_none_or(|at| at.elapsed() >= REREAD_AT_MOST_EVERY);
+            (node, outdated)
+        };
+        if outdated {
+            self.state.lock().read_at = Some(Instant::now());
+            let nodes = Arc::clone(self);
+            tokio::spawn(async move { nodes.reread().await });
+        }
+        node
+    }
+
+    async fn reread(&self) {
+        let mut connection = self.connection.clone();
+        let reply: redis::RedisResult<Value> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut connection)
+            .await;
+        let mut state = self.state.lock();
+        state.read_at = Some(Instant::now());
+        if let Ok(reply) = reply {
+            state.ranges = parse_slots(&reply);
+        }
+    }
+}
+
+fn parse_slots(reply: &Value) -> Vec<(u16, u16, String)> {
+    let Value::Array(ranges) = reply else {
+        return Vec::new();
+    };
+    ranges
+        .iter()
+        .filter_map(|range| match range {
+            Value::Array(parts) => match parts.as_slice() {
+                [Value::Int(first), Value::Int(last), Value::Array(master), ..] => {
+                    let (host, port) = match master.as_slice() {
+                        [Value::BulkString(host), Value::Int(port), ..] => {
+                            (String::from_utf8_lossy(host).into_owned(), *port)
+                        }
+                        _ => return None,
+                    };
+                    Some((*first as u16, *last as u16, format!("{host}:{port}")))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The hash slot of a key: CRC16 (XMODEM) of its hash tag, or of all of it.
+fn slot_of(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(tagged) % SLOTS
+}
+
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_the_servers() {
+        // The slots DESIGN.md lists for the Go ami's tags, as CLUSTER KEYSLOT gives them.
+        let slots: Vec<u16> = (0..10)
+            .map(|i| slot_of(format!("qu{{{i}}}_q").as_bytes()))
+            .collect();
+        assert_eq!(
+            slots,
+            [13907, 9842, 5649, 1584, 14039, 9974, 5781, 1716, 14171, 10106]
+        );
+        assert_eq!(slot_of(b"123456789"), 0x31C3 % SLOTS);
+        assert_eq!(slot_of(b"a{}b"), slot_of(b"a{}b"));
+    }
+
+    #[test]
+    fn the_slot_map_names_each_master() {
+        let master =
+            |host: &str, port| Value::Array(vec![Value::BulkString(host.into()), Value::Int(port)]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                master("10.0.0.1", 7001),
+            ]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(16383),
+                master("10.0.0.2", 7002),
+            ]),
+        ]);
+        assert_eq!(
+            parse_slots(&reply),
+            [
+                (0, 5460, "10.0.0.1:7001".to_owned()),
+                (5461, 16383, "10.0.0.2:7002".to_owned())
+            ]
+        );
+    }
+}
