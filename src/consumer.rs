@@ -432,6 +432,9 @@ impl Shared {
 
 impl ReaderEvents for Shared {
     fn error(&self, error: Error) {
+        if matches!(error, Error::Transient { .. }) {
+            self.counters.retried.add(1);
+        }
         self.notices.report(error);
     }
 
