@@ -97,10 +97,22 @@ def test_a_stalled_master_holds_up_only_its_own_shards_acks() -> None:
             while time.monotonic() < deadline and pending(queue, healthy):
                 time.sleep(0.1)
             left = pending(queue, healthy)
+            # Reads of the healthy shards go on as well.
+            for shard, node in healthy.items():
+                for _ in range(100):
+                    command(node, "XADD", f"qu{{{shard}}}_{queue}", "*", "m", "new")
+            started = time.monotonic()
+            fresh = drain(consumer, 100 * len(healthy), idle=5.0)
+            read_in = time.monotonic() - started
             proxy.resume(crowded)
+            consumer.ack_many(fresh)
             assert consumer.flush(60.0) == 0
-    print(f"stalled master: {left} acks of healthy shards unwritten after 5 s")
+    print(
+        f"stalled master: {left} acks of healthy shards unwritten after 5 s; "
+        f"{len(fresh)} new messages of healthy shards read in {read_in:.2f} s"
+    )
     assert left == 0
+    assert len(fresh) == 100 * len(healthy)
 
 
 def test_a_cut_connection_is_retried_counted_and_reported_as_transient() -> None:
