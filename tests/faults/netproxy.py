@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ami.cluster import LocalCluster
 from faults.chaos import command
@@ -130,10 +130,11 @@ class ClusterProxy:
         raise AssertionError(f"no master holds slot {slot}")
 
     def stall(self, address: str) -> None:
-        self.loop.call_soon_threadsafe(self.nodes[address].flowing.clear)
+        """Stops forwarding to and from `address`; in force when this returns."""
+        self._call(_run(self.nodes[address].flowing.clear))
 
     def resume(self, address: str) -> None:
-        self.loop.call_soon_threadsafe(self.nodes[address].flowing.set)
+        self._call(_run(self.nodes[address].flowing.set))
 
     def cut_after_reply(self, address: str, containing: bytes) -> None:
         """Closes the connection that next receives a reply containing `containing`,
@@ -157,6 +158,10 @@ class ClusterProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
         # One more turn of the loop lets the closed transports release their sockets.
         await asyncio.sleep(0.05)
+
+
+async def _run(action: Callable[[], None]) -> None:
+    action()
 
 
 @contextlib.contextmanager
