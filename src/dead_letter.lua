@@ -3,12 +3,11 @@
 -- (a WRONGTYPE dead-letter key or OOM leaves it pending).
 --
 -- KEYS[1]: the shard stream, KEYS[2]: its dead-letter stream (same hash slot).
--- ARGV: group, id, body, deliveries, reason.
+-- ARGV: group, id, then the dead letter's fields and values.
 
 local stream, dead_letters = KEYS[1], KEYS[2]
-local group, id, body, deliveries, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-redis.call('XADD', dead_letters, '*', 'm', body, 'reason', reason, 'deliveries', deliveries,
-  'id', id, 'stream', stream)
+local group, id = ARGV[1], ARGV[2]
+redis.call('XADD', dead_letters, '*', unpack(ARGV, 3))
 redis.call('XACK', stream, group, id)
 redis.call('XDEL', stream, id)
 return 1

@@ -142,16 +142,16 @@ impl Triage {
         body: &[u8],
         deliveries: u64,
     ) -> Result<(), Error> {
-        let moved: redis::RedisResult<Value> = redis::cmd("EVAL")
+        let mut script = redis::cmd("EVAL");
+        script
             .arg(DEAD_LETTER_SCRIPT)
             .arg(2)
             .arg(&self.stream)
             .arg(&self.dead_letters)
             .arg(&self.group)
-            .arg(id)
-            .arg(body)
-            .arg(deliveries)
-            .arg(REASON)
+            .arg(id);
+        let moved: redis::RedisResult<Value> = self
+            .with_fields(script, id, body, deliveries)
             .query_async(connection)
             .await;
         match moved {
@@ -164,17 +164,16 @@ impl Triage {
         }
     }
 
-    async fn dead_letter_in_steps(
+    /// `cmd` followed by a dead letter's fields: the body as `m`, then why, how often it
+    /// was delivered, and where it came from.
+    fn with_fields(
         &self,
-        connection: &mut Connection,
+        mut cmd: redis::Cmd,
         id: &str,
         body: &[u8],
         deliveries: u64,
-    ) -> Result<(), Error> {
-        redis::cmd("XADD")
-            .arg(&self.dead_letters)
-            .arg("*")
-            .arg("m")
+    ) -> redis::Cmd {
+        cmd.arg("m")
             .arg(body)
             .arg("reason")
             .arg(REASON)
@@ -183,7 +182,20 @@ impl Triage {
             .arg("id")
             .arg(id)
             .arg("stream")
-            .arg(&self.stream)
+            .arg(&self.stream);
+        cmd
+    }
+
+    async fn dead_letter_in_steps(
+        &self,
+        connection: &mut Connection,
+        id: &str,
+        body: &[u8],
+        deliveries: u64,
+    ) -> Result<(), Error> {
+        let mut add = redis::cmd("XADD");
+        add.arg(&self.dead_letters).arg("*");
+        self.with_fields(add, id, body, deliveries)
             .query_async::<Value>(connection)
             .await
             .map_err(|e| self.error("XADD", &e))?;
