@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 
 from redis.cluster import RedisCluster
 
@@ -69,3 +71,23 @@ def check_acks_delete_exactly_the_acked_entries(
     assert sorted(m.id for m in received) == sorted(set(every_id) - {m.id for m in acked})
     assert total_length(client, queue, 1) == 0
     assert total_pending(client, queue, 1) == 0
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Polls `condition` until it holds; fails the test naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def pending_with(client: RedisCluster, queue: str, shards: int, consumer: str) -> int:
+    """Entries pending with `consumer`, over every shard."""
+    group = f"qu_{queue}_group"
+    return sum(
+        row["pending"]
+        for stream in stream_names(queue, shards)
+        for row in client.xpending(stream, group)["consumers"]
+        if row["name"] in (consumer, consumer.encode())
+    )

@@ -4,14 +4,13 @@ an ack is never dropped."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 from redis.cluster import RedisCluster
 
 import ami
-from helpers import drain, stream_names
+from helpers import drain, pending_with, stream_names, wait_until
 
 MAX_ID = "18446744073709551615-18446744073709551615"
 
@@ -188,14 +187,13 @@ def test_trimming_stops_at_another_consumers_entries_between_two_reads(
     with ami.Consumer(
         queue, consumer="a", nodes=nodes, shards=1, prefetch_count=5, trim_acked=True
     ) as a:
-        # With the prefetch full, a's reader stops reading, so b's read lands between
-        # two of a's reads: the stream holds a's entries, then b's, then a's again.
-        add(redis_client, stream, 10)
-        time.sleep(0.5)
+        # a's prefetch holds at most two reads of 5 and a has read at least once, so b's
+        # read lands between two of a's: the stream holds a's entries, b's, a's again.
+        add(redis_client, stream, 20)
+        wait_until(lambda: pending_with(redis_client, queue, 1, "a") > 0, "a's first read")
         [[_, read]] = redis_client.xreadgroup(group, "b", {stream: ">"}, count=5)
         others = [entry_id.decode() for entry_id, _ in read]
-        add(redis_client, stream, 5)
-        mine = drain(a, 15 - len(others), ack=False, idle=2.0)
+        mine = drain(a, 20 - len(others), ack=False, idle=2.0)
         ids = [id_order(m.id) for m in mine]
         assert others and min(ids) < id_order(others[0]) and max(ids) > id_order(others[-1])
         assert a.ack_many(mine) == len(mine)

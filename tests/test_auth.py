@@ -135,3 +135,29 @@ def test_a_consumer_that_may_not_run_scripts_acks_with_xdel(secured: list[str], 
         assert total_length(admin, queue, 3) == 0
     finally:
         admin.close()
+
+
+def test_a_consumer_that_may_not_run_scripts_still_dead_letters(
+    secured: list[str], queue: str
+) -> None:
+    with ami.Producer(queue, nodes=secured, shards=1, password=PASSWORD) as producer:
+        producer.send(b"poison")
+    seeds = [f"redis://no-scripts:consumer-pw@{node}" for node in secured]
+    with ami.Consumer(
+        queue, consumer="c", nodes=seeds, shards=1, claim_idle=0.1, max_deliveries=1
+    ) as consumer:
+        [message] = consumer.consume(1, timeout=5.0)  # never acked: the handler failed
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and consumer.stats()["dead_lettered"] == 0:
+            assert consumer.consume(1, timeout=0.1) == []
+        assert consumer.stats()["dead_lettered"] == 1
+    host, port = secured[0].rsplit(":", 1)
+    admin = RedisCluster(startup_nodes=[ClusterNode(host, int(port))], password=PASSWORD)
+    try:
+        [(_, fields)] = admin.xrange(f"qu{{0}}:dlq:{queue}")
+        assert total_length(admin, queue, 1) == 0
+    finally:
+        admin.close()
+    assert fields[b"m"] == b"poison"
+    assert fields[b"id"].decode() == message.id
+    assert int(fields[b"deliveries"]) == 2

@@ -11,7 +11,7 @@ import time
 from redis.cluster import RedisCluster
 
 import ami
-from helpers import drain, stream_names
+from helpers import drain, pending_with, stream_names, wait_until
 
 
 def dead_letters_of(queue: str, shard: int = 0) -> str:
@@ -99,7 +99,11 @@ def test_close_hands_unread_messages_to_the_group_at_once(
         handled = first.consume(500, timeout=5.0)
         assert len(handled) == 500
         first.ack_many(handled)
-        time.sleep(0.5)  # the readers fill the prefetch
+        assert first.flush(5.0) == 0
+        wait_until(
+            lambda: pending_with(redis_client, queue, 2, "first") >= 1000,
+            "the readers to fill the prefetch",
+        )
     assert first.stats()["handed_back"] >= 1000
     started = time.monotonic()
     with ami.Consumer(queue, consumer="second", claim_idle=60.0, **options) as second:

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 from redis.cluster import RedisCluster
 
+import ami
 from helpers import total_length
 
 MESSAGES = 300_000
@@ -98,3 +99,10 @@ def test_sigterm_after_shutdown_on_signals_closes_gracefully(
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM, stderr
     assert total_length(redis_client, queue, 4) == MESSAGES
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), "10", True])
+def test_a_bad_exit_timeout_is_refused_before_connecting(value: object) -> None:
+    with pytest.raises(ami.ConfigError) as raised:
+        ami.Producer("q", nodes=["127.0.0.1:1"], exit_timeout=value)  # type: ignore[arg-type]
+    assert raised.value.option == "exit_timeout"

@@ -31,6 +31,8 @@ class NodeProxy:
         self.flowing.set()
         self.cut_after: bytes | None = None
         self.cuts = 0
+        # Requests that arrived during a stall and wait to be forwarded.
+        self.held: list[bytes] = []
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -68,6 +70,8 @@ class NodeProxy:
     ) -> None:
         try:
             while data := await source.read(CHUNK):
+                if not replies and not self.flowing.is_set():
+                    self.held.append(data)
                 await self.flowing.wait()
                 if replies and self.cut_after is not None and self.cut_after in data:
                     self.cut_after = None
@@ -135,6 +139,10 @@ class ClusterProxy:
 
     def resume(self, address: str) -> None:
         self._call(_run(self.nodes[address].flowing.set))
+
+    def holds(self, address: str, request: bytes) -> bool:
+        """True when a request containing `request` waits at the stalled `address`."""
+        return any(request in data for data in self.nodes[address].held)
 
     def cut_after_reply(self, address: str, containing: bytes) -> None:
         """Closes the connection that next receives a reply containing `containing`,

@@ -8,9 +8,9 @@ import uuid
 from collections import Counter
 
 from ami import AmiError, Consumer, Producer, TransientError
-from faults.chaos import command
+from faults.chaos import command, node
 from faults.netproxy import ClusterProxy, proxied_cluster
-from helpers import drain
+from helpers import drain, wait_until
 
 
 def test_a_lost_read_reply_is_read_again_within_seconds() -> None:
@@ -20,8 +20,9 @@ def test_a_lost_read_reply_is_read_again_within_seconds() -> None:
         with Consumer(
             queue, consumer="c", nodes=proxy.seeds, shards=1, claim_idle=None
         ) as consumer:
-            time.sleep(0.5)  # the reader now waits in XREADGROUP BLOCK
-            proxy.cut_after_reply(proxy.holder(stream), stream.encode())
+            holder = proxy.holder(stream)
+            wait_until(lambda: blocked_reads(holder) > 0, "the reader's blocking read")
+            proxy.cut_after_reply(holder, stream.encode())
             with Producer(queue, nodes=proxy.seeds, shards=1) as producer:
                 producer.send_many([b"%d" % i for i in range(100)])
             started = time.monotonic()
@@ -33,6 +34,13 @@ def test_a_lost_read_reply_is_read_again_within_seconds() -> None:
 
 
 SHARDS = 10
+
+
+def blocked_reads(address: str) -> int:
+    """Clients of the node at `address` blocked in XREADGROUP."""
+    with node(address) as client:
+        clients = client.client_list()
+    return sum(1 for c in clients if c["cmd"] == "xreadgroup" and "b" in c["flags"])
 
 
 def shard_holders(proxy: ClusterProxy, queue: str) -> tuple[str, dict[int, str]]:
@@ -94,7 +102,7 @@ def test_a_stalled_master_holds_up_only_its_own_shards_acks() -> None:
             proxy.stall(crowded)
             # The stalled master's acks first: the healthy ones must not wait behind them.
             consumer.ack_many(m for m in received if m.stream not in healthy_streams)
-            time.sleep(0.5)
+            wait_until(lambda: proxy.holds(crowded, b"XACK"), "the stalled master's acks")
             consumer.ack_many(m for m in received if m.stream in healthy_streams)
             deadline = time.monotonic() + 5.0
             while time.monotonic() < deadline and pending(queue, healthy):
