@@ -125,11 +125,6 @@ impl Progress {
     }
 
     #[must_use]
-    pub fn handed_up_to(&self, shard: usize) -> StreamId {
-        self.handed.lock()[shard].up_to
-    }
-
-    #[must_use]
     pub fn whereabouts(&self, shard: usize, id: StreamId) -> Whereabouts {
         let handed = self.handed.lock();
         let shard = &handed[shard];
@@ -187,6 +182,6 @@ mod tests {
             progress.whereabouts(0, id("6-0")),
             Whereabouts::HandedAt(_)
         ));
-        assert_eq!(progress.handed_up_to(0), id("7-0"));
+        assert_eq!(progress.whereabouts(0, id("7-1")), Whereabouts::Unhanded);
     }
 }

@@ -1,5 +1,5 @@
 //! Which server holds each shard stream, and whether it is new enough, from `INFO server`.
-//! ami needs Redis 7.0: XAUTOCLAIM's list of deleted ids and `SET … NX GET` came with it.
+//! ami needs Redis 7.0: the shard guard's `SET … NX GET` came with it.
 //! Valkey reports a `redis_version` of 7.2 for compatibility, so one check covers both.
 
 use crate::connection::Connection;
