@@ -4,12 +4,12 @@
 //! Run with `cargo bench --bench hot_paths`; sizes match the defaults of the Python API
 //! (`pipe_buffer_size` 50,000 for writes, a 1,000-entry read).
 
-use _ami::ack::{AckBuffer, Acked};
-use _ami::batch::BodyBatch;
-use _ami::outbox::{Limits, Offer, Outbox, Take};
-use _ami::raw_reply::{RawReply, ReplyParser};
-use _ami::reply::parse_read_reply;
-use _ami::writer::xadd_pipeline;
+use _ami::hot_paths::parse_read_reply;
+use _ami::hot_paths::xadd_pipeline;
+use _ami::hot_paths::BodyBatch;
+use _ami::hot_paths::{AckBuffer, Acked};
+use _ami::hot_paths::{Limits, Offer, Outbox, Take};
+use _ami::hot_paths::{RawReply, ReplyParser};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use redis::Value;
 use std::hint::black_box;

@@ -15,7 +15,11 @@ pub enum Error {
     /// A wait ran out of time.
     Timeout { what: String, seconds: f64 },
     /// A server holding one of the queue's streams is older than ami supports.
-    UnsupportedServer { key: String, version: String },
+    UnsupportedServer {
+        key: String,
+        version: String,
+        needs: String,
+    },
     /// The server refused a command for a reason that retrying cannot fix.
     Server {
         command: &'static str,
@@ -54,6 +58,23 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// `command` on `key` refused by the server (or failed on the way), as redis-rs
+    /// reported it.
+    pub fn server(
+        command: &'static str,
+        key: impl Into<String>,
+        error: &redis::RedisError,
+    ) -> Self {
+        Error::Server {
+            command,
+            key: key.into(),
+            code: error.code().unwrap_or_default().to_owned(),
+            detail: error
+                .detail()
+                .map_or_else(|| error.to_string(), str::to_owned),
+        }
+    }
+
     /// This failure, reported as one that will be retried against `node`.
     #[must_use]
     pub fn retrying(self, node: String) -> Self {
@@ -90,13 +111,14 @@ impl fmt::Display for Error {
                 write!(f, "could not connect to the cluster at {nodes}: {detail}")
             }
             Error::Timeout { what, seconds } => write!(f, "{what} timed out after {seconds}s"),
-            Error::UnsupportedServer { key, version } => {
-                let (major, minor) = crate::servers::MINIMUM_VERSION;
-                write!(
-                    f,
-                    "the server holding {key} runs Redis {version}; ami needs {major}.{minor} or later"
-                )
-            }
+            Error::UnsupportedServer {
+                key,
+                version,
+                needs,
+            } => write!(
+                f,
+                "the server holding {key} runs Redis {version}; ami needs {needs} or later"
+            ),
             Error::Server {
                 command,
                 key,

@@ -1,7 +1,7 @@
 //! Plain option structs with the Go ami's defaults (except where noted) and `validate()`.
 
 use crate::error::{Error, Result};
-use crate::naming::validate_name;
+use crate::wire::naming::validate_name;
 use std::time::Duration;
 
 /// A password: shown as `***` by `Debug`, so it cannot leak through logs.
@@ -70,7 +70,7 @@ impl ConnectionOptions {
             return Err(Error::invalid("nodes", "at least one seed node is needed"));
         }
         for node in &self.nodes {
-            crate::cluster::node_url(node)?;
+            crate::seeds::node_url(node)?;
         }
         positive("connect_timeout", self.connect_timeout)?;
         positive("response_timeout", self.response_timeout)

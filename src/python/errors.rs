@@ -22,7 +22,7 @@ pub fn to_py(error: Error) -> PyErr {
     match error {
         Error::InvalidOption { option, .. } => ConfigError::new_err((message, option)),
         Error::Connect { nodes, .. } => ConnectError::new_err((message, nodes)),
-        Error::UnsupportedServer { key, version } => {
+        Error::UnsupportedServer { key, version, .. } => {
             UnsupportedServerError::new_err((message, key, version))
         }
         Error::Timeout { seconds, .. } => OperationTimeout::new_err((message, seconds)),

@@ -1,6 +1,6 @@
 //! `ami.Message`: one delivered entry, immutable.
 
-use crate::reader::Place;
+use crate::consumer::delivery::Place;
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};

@@ -5,7 +5,7 @@ use super::errors::{to_exception, to_py};
 use super::wait;
 use crate::error::Error;
 use crate::options::ProducerOptions;
-use crate::outbox::Offer;
+use crate::producer::outbox::Offer;
 use crate::producer::Producer;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -1,11 +1,11 @@
 //! Writing one stream's acks: XACK, then deleting the acked entries, as the Go ami does.
 
-use crate::ack::Acked;
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::{classify, classify_code, script_refused, Backoff, Disposition};
+use crate::consumer::ack::Acked;
+use crate::consumer::delivery::Place;
 use crate::error::Error;
-use crate::reader::Place;
-use crate::retry::{classify, classify_code, script_refused, Backoff, Disposition};
-use crate::stream_id::StreamId;
+use crate::wire::stream_id::StreamId;
 use redis::{RedisResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;

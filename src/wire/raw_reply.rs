@@ -8,7 +8,7 @@
 //! The bytes are not trusted: every length is bounded before it is used, so a malformed
 //! reply is refused as `Malformed` rather than overflowing or allocating what it claims.
 
-use crate::reply::Entry;
+use crate::wire::reply::Entry;
 
 /// Redis's default `proto-max-bulk-len`, 512 MiB: no XADD argument, so no field of an
 /// entry, is longer unless a server raises it.

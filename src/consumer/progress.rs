@@ -6,7 +6,7 @@
 //! prefetch (or in a read whose reply was lost), and one above `queued` never reached
 //! the prefetch.
 
-use crate::stream_id::StreamId;
+use crate::wire::stream_id::StreamId;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
 //! Batched acknowledgements: ids gather per shard until the acker takes them.
 
+use crate::consumer::delivery::Place;
 use crate::error::Error;
-use crate::reader::Place;
 use parking_lot::{Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;

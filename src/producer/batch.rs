@@ -48,25 +48,6 @@ impl BodyBatch {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
-
-    /// Moves the first `count` bodies out into a batch of their own.
-    pub fn split_front(&mut self, count: usize) -> BodyBatch {
-        if count >= self.len() {
-            return std::mem::take(self);
-        }
-        let cut = self.ends[count - 1];
-        let rest_bytes = self.bytes.split_off(cut);
-        let rest_ends = self
-            .ends
-            .split_off(count)
-            .into_iter()
-            .map(|end| end - cut)
-            .collect();
-        BodyBatch {
-            bytes: std::mem::replace(&mut self.bytes, rest_bytes),
-            ends: std::mem::replace(&mut self.ends, rest_ends),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -87,16 +68,5 @@ mod tests {
         let bodies: Vec<&[u8]> = batch.iter().collect();
         assert_eq!(bodies, [&b"a"[..], b"", b"\x00\xff", b"xyz"]);
         assert_eq!(batch.byte_len(), 6);
-    }
-
-    #[test]
-    fn split_front_moves_a_prefix() {
-        let mut rest = batch(&[b"a", b"bb", b"ccc"]);
-        let front = rest.split_front(2);
-        assert_eq!(front.iter().collect::<Vec<_>>(), [&b"a"[..], b"bb"]);
-        assert_eq!(rest.iter().collect::<Vec<_>>(), [&b"ccc"[..]]);
-        let all = rest.split_front(5);
-        assert_eq!(all.len(), 1);
-        assert!(rest.is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! The producer's bounded buffer: Python threads append bodies, the writer task takes
 //! batches, and everything counts as unconfirmed until written or failed.
 
-use crate::batch::BodyBatch;
+use crate::producer::batch::BodyBatch;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -100,18 +100,6 @@ impl Outbox {
         Offer::Accepted
     }
 
-    /// Appends as many of `bodies` as fit; returns how many were taken.
-    pub fn offer_many<'a>(&self, bodies: impl Iterator<Item = &'a [u8]>) -> (usize, Offer) {
-        let mut taken = 0;
-        for body in bodies {
-            match self.offer(body) {
-                Offer::Accepted => taken += 1,
-                other => return (taken, other),
-            }
-        }
-        (taken, Offer::Accepted)
-    }
-
     /// Blocks up to `timeout` until some messages settle or the outbox closes.
     pub fn wait_for_space(&self, timeout: Duration) {
         let mut state = self.state.lock();
@@ -200,8 +188,9 @@ mod tests {
     #[test]
     fn full_batches_are_taken_first_then_the_partial_one_after_linger() {
         let outbox = outbox(10, 2);
-        let (taken, _) = outbox.offer_many([&b"a"[..], b"b", b"c"].into_iter());
-        assert_eq!(taken, 3);
+        for body in [b"a", b"b", b"c"] {
+            assert_eq!(outbox.offer(body), Offer::Accepted);
+        }
         assert!(matches!(outbox.take(false), Take::Batch(b) if b.len() == 2));
         assert!(matches!(outbox.take(false), Take::Linger));
         assert!(matches!(outbox.take(true), Take::Batch(b) if b.len() == 1));

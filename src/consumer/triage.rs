@@ -1,11 +1,11 @@
 //! Sorting read entries: deliver, dead-letter after too many deliveries, or ack off
 //! entries that have no body.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::script_refused;
+use crate::consumer::delivery::{Delivery, Place, ReaderEvents};
 use crate::error::Error;
-use crate::reader::{Delivery, Place, ReaderEvents};
-use crate::reply::Entry;
-use crate::retry::script_refused;
+use crate::wire::reply::Entry;
 use redis::Value;
 use std::collections::HashMap;
 
@@ -215,14 +215,7 @@ impl Triage {
     }
 
     pub fn error(&self, command: &'static str, error: &redis::RedisError) -> Error {
-        Error::Server {
-            command,
-            key: self.stream.clone(),
-            code: error.code().unwrap_or_default().to_owned(),
-            detail: error
-                .detail()
-                .map_or_else(|| error.to_string(), str::to_owned),
-        }
+        Error::server(command, self.stream.clone(), error)
     }
 }
 

@@ -7,13 +7,13 @@
 //! consumer's would be. The server's idle time of an entry that waited in the prefetch
 //! says nothing about how long the application has had it.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::consumer::delivery::{Delivery, ReaderEvents};
+use crate::consumer::progress::{Progress, Whereabouts};
+use crate::consumer::triage::{parse_pending, PendingRow, Triage};
 use crate::error::Error;
-use crate::progress::{Progress, Whereabouts};
-use crate::reader::{Delivery, ReaderEvents};
-use crate::reply::parse_claimed;
-use crate::stream_id::StreamId;
-use crate::triage::{parse_pending, PendingRow, Triage};
+use crate::wire::reply::parse_claimed;
+use crate::wire::stream_id::StreamId;
 use redis::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! A guard against clients of one queue configured with different shard counts: the
 //! first client records the count in `qu_NAME_shards`, later ones must match it.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
-use crate::retry::until_deadline;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -32,12 +32,7 @@ pub async fn check_shards(
         async move { set.query_async(&mut connection).await }
     })
     .await
-    .map_err(|e| Error::Server {
-        command: "SET",
-        key: key.clone(),
-        code: e.code().unwrap_or_default().to_owned(),
-        detail: e.to_string(),
-    })?;
+    .map_err(|e| Error::server("SET", key.as_str(), &e))?;
     match recorded {
         None => Ok(()),
         Some(value) if value == shards.to_string() => Ok(()),

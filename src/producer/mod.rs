@@ -1,24 +1,30 @@
 //! The producer: bodies go into the outbox, a writer task turns them into pipelined
 //! XADD batches, one shard stream per batch, round-robin.
 
-use crate::batch::BodyBatch;
-use crate::cluster::connect;
-use crate::connection::Connection;
+pub mod batch;
+pub mod in_flight;
+pub mod outbox;
+pub mod placement;
+pub mod writer;
+
+use crate::cluster::connect::connect;
+use crate::cluster::connection::Connection;
+use crate::cluster::groups::ensure_groups;
+use crate::cluster::nodes::Nodes;
+use crate::cluster::servers::{holders, survey};
+use crate::cluster::shard_count::check_shards;
 use crate::error::{Error, Result};
-use crate::groups::ensure_groups;
-use crate::in_flight::InFlight;
-use crate::meta::check_shards;
-use crate::naming::{group_name, stream_name};
-use crate::nodes::Nodes;
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
-use crate::outbox::{Limits, Offer, Outbox, Take};
-use crate::placement::Placement;
+use crate::producer::batch::BodyBatch;
+use crate::producer::in_flight::InFlight;
+use crate::producer::outbox::{Limits, Offer, Outbox, Take};
+use crate::producer::placement::Placement;
+use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
-use crate::servers::{holders, survey};
 use crate::stats::ProducerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::writer::BatchWriter;
+use crate::wire::naming::{group_name, stream_name};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,13 +119,6 @@ impl Producer {
         offer
     }
 
-    /// Accepts bodies from the front of `bodies` while there is room; returns how many.
-    pub fn offer_many<'a>(&self, bodies: impl Iterator<Item = &'a [u8]>) -> (usize, Offer) {
-        let (taken, offer) = self.shared.outbox.offer_many(bodies);
-        self.shared.counters.accepted.add(taken as u64);
-        (taken, offer)
-    }
-
     /// Blocks up to `timeout` for buffer space to free up.
     pub fn wait_for_space(&self, timeout: Duration) {
         self.shared.outbox.wait_for_space(timeout);
@@ -167,11 +166,6 @@ impl Producer {
     #[must_use]
     pub fn counters(&self) -> &ProducerCounters {
         &self.shared.counters
-    }
-
-    #[must_use]
-    pub fn options(&self) -> &ProducerOptions {
-        &self.shared.options
     }
 }
 

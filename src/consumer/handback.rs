@@ -1,11 +1,11 @@
 //! Handing back what a closing consumer read but never handed to the application, so
 //! the rest of the group takes it on its next claim instead of after `claim_idle`.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::consumer::delivery::Delivery;
+use crate::consumer::triage::{parse_pending, Triage};
 use crate::error::Error;
-use crate::reader::Delivery;
-use crate::stream_id::StreamId;
-use crate::triage::{parse_pending, Triage};
+use crate::wire::stream_id::StreamId;
 use redis::Value;
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! map as last read with `CLUSTER SLOTS`, read again (at most once a second) whenever a
 //! failure is reported, since failures are when slots move.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
 use parking_lot::Mutex;
 use redis::Value;
 use std::sync::Arc;

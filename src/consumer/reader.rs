@@ -1,48 +1,20 @@
 //! One task per shard: first the consumer's own pending entries, then new ones.
 
-use crate::connection::Connection;
-use crate::direct_read::{Direct, DirectReads};
+use crate::cluster::connection::Connection;
+use crate::cluster::groups::ensure_group;
+use crate::cluster::nodes::Nodes;
+use crate::cluster::retry::{classify, Backoff, Disposition};
+use crate::consumer::delivery::{Delivery, ReaderEvents};
+use crate::consumer::direct_read::{Direct, DirectReads};
+use crate::consumer::progress::Progress;
+use crate::consumer::triage::Triage;
 use crate::error::Error;
-use crate::groups::ensure_group;
-use crate::nodes::Nodes;
-use crate::progress::Progress;
-use crate::reply::{parse_read_reply, Entry};
-use crate::retry::{classify, Backoff, Disposition};
-use crate::stream_id::StreamId;
-use crate::triage::Triage;
+use crate::wire::reply::{parse_read_reply, Entry};
+use crate::wire::stream_id::StreamId;
 use redis::aio::ConnectionLike;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-
-/// A message handed to the application.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub shard: usize,
-    pub id: String,
-    pub body: Vec<u8>,
-    /// How many times the entry has been delivered, this time included.
-    pub deliveries: u64,
-    pub place: Place,
-}
-
-/// Where an entry sat in its stream when it was read: the `index`-th entry of read `run`
-/// of new entries (`>`). Such a read returns entries that were adjacent in the stream,
-/// and no entry can appear between them later (ids only grow), so acks of a run can be
-/// trimmed instead of deleted one by one (`ack_trim.lua`). Run 0: not known.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Place {
-    pub run: u64,
-    pub index: u32,
-}
-
-impl Place {
-    /// True when `self` came right after `before` in the same read.
-    #[must_use]
-    pub fn follows(self, before: Place) -> bool {
-        self.run != 0 && self.run == before.run && before.index.checked_add(1) == Some(self.index)
-    }
-}
 
 pub struct ShardReader {
     pub triage: Triage,
@@ -76,15 +48,6 @@ impl Cursor {
     fn backlog(after: String) -> Self {
         Cursor::Backlog { after, step: 1 }
     }
-}
-
-/// What readers report back: failures for `on_error`, entries to ack off, counts.
-pub trait ReaderEvents: Send + Sync {
-    fn error(&self, error: Error);
-    /// An entry without field `m`, or deleted while pending: to be acked off the queue.
-    fn invalid_entry(&self, shard: usize, id: String);
-    fn claimed(&self, count: usize);
-    fn dead_lettered(&self, shard: usize, id: String, deliveries: u64);
 }
 
 impl ShardReader {
@@ -212,14 +175,7 @@ impl ShardReader {
 
     async fn recover(&mut self, error: redis::RedisError, events: &dyn ReaderEvents) {
         let disposition = classify(&error);
-        let failed = Error::Server {
-            command: "XREADGROUP",
-            key: self.triage.stream.clone(),
-            code: error.code().unwrap_or_default().to_owned(),
-            detail: error
-                .detail()
-                .map_or_else(|| error.to_string(), str::to_owned),
-        };
+        let failed = Error::server("XREADGROUP", self.triage.stream.as_str(), &error);
         events.error(match disposition {
             Disposition::Retry => failed.retrying(self.nodes.node_of(&self.triage.stream)),
             // A vanished group is an alarm, and a refusal will not pass by itself.
@@ -233,12 +189,11 @@ impl ShardReader {
             )
             .await
             {
-                events.error(Error::Server {
-                    command: "XGROUP CREATE",
-                    key: self.triage.stream.clone(),
-                    code: e.code().unwrap_or_default().to_owned(),
-                    detail: e.to_string(),
-                });
+                events.error(Error::server(
+                    "XGROUP CREATE",
+                    self.triage.stream.as_str(),
+                    &e,
+                ));
             }
         }
     }

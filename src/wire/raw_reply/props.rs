@@ -5,7 +5,7 @@
 //! Each case draws from its own seed, so a failure names the case that reproduces it.
 
 use super::{Malformed, RawReply, ReplyParser};
-use crate::reply::{parse_read_reply, Entry};
+use crate::wire::reply::{parse_read_reply, Entry};
 use fastrand::Rng;
 
 const CASES: u64 = 20_000;

@@ -1,8 +1,8 @@
 //! Creating the consumer group of each shard stream when it is missing.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
-use crate::retry::until_deadline;
 use tokio::time::{Duration, Instant};
 
 /// `XGROUP CREATE stream group $ MKSTREAM`, as the Go ami does; an existing group is kept.
@@ -39,12 +39,7 @@ pub async fn ensure_groups(
             async move { ensure_group(&mut connection, stream, group).await }
         })
         .await;
-        created.map_err(|e| Error::Server {
-            command: "XGROUP CREATE",
-            key: stream.clone(),
-            code: e.code().unwrap_or_default().to_owned(),
-            detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
-        })?;
+        created.map_err(|e| Error::server("XGROUP CREATE", stream.as_str(), &e))?;
     }
     Ok(())
 }

@@ -1,27 +1,38 @@
 //! The consumer: per-shard readers fill a bounded prefetch, the application takes
 //! batches from it, and acks go back through the ack buffer.
 
-use crate::ack::{AckBuffer, Acked};
-use crate::ack_write::AckWriter;
-use crate::claim::Claimer;
-use crate::cluster::{connect, seed_urls};
-use crate::connection::Connection;
-use crate::direct_read::DirectReads;
+pub mod ack;
+pub mod ack_write;
+pub mod claim;
+pub mod delivery;
+pub mod direct_read;
+pub mod handback;
+pub mod progress;
+pub mod reader;
+pub mod triage;
+
+use crate::cluster::connect::{connect, seed_urls};
+use crate::cluster::connection::Connection;
+use crate::cluster::groups::ensure_groups;
+use crate::cluster::nodes::Nodes;
+use crate::cluster::servers::survey;
+use crate::cluster::shard_count::check_shards;
+use crate::consumer::ack::{AckBuffer, Acked};
+use crate::consumer::ack_write::AckWriter;
+use crate::consumer::claim::Claimer;
+use crate::consumer::delivery::{Delivery, ReaderEvents};
+use crate::consumer::direct_read::DirectReads;
+use crate::consumer::handback::hand_back;
+use crate::consumer::progress::Progress;
+use crate::consumer::reader::ShardReader;
+use crate::consumer::triage::Triage;
 use crate::error::{Error, Result};
-use crate::groups::ensure_groups;
-use crate::handback::hand_back;
-use crate::meta::check_shards;
-use crate::naming::{dead_letter_stream_name, group_name, stream_name};
-use crate::nodes::Nodes;
 use crate::notices::Notices;
 use crate::options::{ConnectionOptions, ConsumerOptions};
-use crate::progress::Progress;
-use crate::reader::{Delivery, ReaderEvents, ShardReader};
 use crate::runtime::runtime;
-use crate::servers::survey;
 use crate::stats::ConsumerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::triage::Triage;
+use crate::wire::naming::{dead_letter_stream_name, group_name, stream_name};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -285,12 +296,7 @@ impl Consumer {
                     .arg("JUSTID")
                     .query_async(&mut connection)
                     .await
-                    .map_err(|e| Error::Server {
-                        command: "XCLAIM",
-                        key: stream.clone(),
-                        code: e.code().unwrap_or_default().to_owned(),
-                        detail: e.to_string(),
-                    })?;
+                    .map_err(|e| Error::server("XCLAIM", stream.as_str(), &e))?;
                 touched += claimed.len();
             }
             Ok(touched)
@@ -369,12 +375,6 @@ impl Consumer {
     #[must_use]
     pub fn is_stopped(&self) -> bool {
         *self.stop.borrow()
-    }
-
-    /// The shard of `stream`, if it belongs to this queue.
-    #[must_use]
-    pub fn shard_of(&self, stream: &str) -> Option<usize> {
-        self.shared.streams.iter().position(|s| s == stream)
     }
 
     #[must_use]

@@ -2,9 +2,9 @@
 //! ami needs Redis 7.0: the shard guard's `SET … NX GET` came with it.
 //! Valkey reports a `redis_version` of 7.2 for compatibility, so one check covers both.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
-use crate::retry::until_deadline;
 use redis::{RedisResult, Value};
 use tokio::time::{Duration, Instant};
 
@@ -29,20 +29,14 @@ pub async fn survey(
         let info = match info {
             Ok(info) => info,
             Err(e) if e.code() == Some("NOPERM") => return Ok(vec![None; streams.len()]),
-            Err(e) => {
-                return Err(Error::Server {
-                    command: "INFO",
-                    key: stream.clone(),
-                    code: e.code().unwrap_or_default().to_owned(),
-                    detail: e.detail().map_or_else(|| e.to_string(), str::to_owned),
-                })
-            }
+            Err(e) => return Err(Error::server("INFO", stream.as_str(), &e)),
         };
         if let Some(version) = field(&info, "redis_version") {
             if parse_version(version).is_some_and(|found| found < MINIMUM_VERSION) {
                 return Err(Error::UnsupportedServer {
                     key: stream.clone(),
                     version: version.to_owned(),
+                    needs: format!("{}.{}", MINIMUM_VERSION.0, MINIMUM_VERSION.1),
                 });
             }
         }

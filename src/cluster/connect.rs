@@ -1,10 +1,11 @@
 //! Connections: seed parsing, credentials, timeouts, and the choice between a cluster
 //! and a standalone server.
 
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::Backoff;
 use crate::error::{Error, Result};
 use crate::options::ConnectionOptions;
-use crate::retry::Backoff;
+use crate::seeds::{node_url, redact};
 use redis::aio::ConnectionManagerConfig;
 use redis::cluster::ClusterClientBuilder;
 use redis::{ClientTlsConfig, ErrorKind, RedisError, TlsCertificates, TlsMode};
@@ -15,30 +16,6 @@ use tokio::time::Instant;
 /// deadline-bound loops, which count and report it; a resend inside redis-rs would
 /// write duplicates nobody is told of.
 const LIBRARY_RETRIES: u32 = 0;
-
-/// Turns a seed (`host:port` or a `redis://` URL) into the URL redis-rs expects.
-pub fn node_url(node: &str) -> Result<String> {
-    if node.starts_with("redis://") || node.starts_with("rediss://") {
-        if node.contains('#') {
-            return Err(Error::invalid(
-                "nodes",
-                "URL fragments such as #insecure are refused; use tls_insecure_skip_verify",
-            ));
-        }
-        return Ok(node.to_owned());
-    }
-    let bad = || {
-        Error::invalid(
-            "nodes",
-            format!("{:?} is not host:port or a redis:// URL", redact(node)),
-        )
-    };
-    let (host, port) = node.rsplit_once(':').ok_or_else(bad)?;
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(bad());
-    }
-    Ok(format!("redis://{node}"))
-}
 
 /// Switches `redis://` to `rediss://` when TLS options are set.
 fn with_tls(url: &str, options: &ConnectionOptions) -> String {
@@ -92,28 +69,6 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// `text` with the userinfo of any URL in it replaced by `***`, for messages and logs.
-#[must_use]
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(scheme_end) = rest.find("://") {
-        let (head, tail) = rest.split_at(scheme_end + 3);
-        out.push_str(head);
-        let authority_end = tail.find(['/', ' ', ',', '"', '\'']).unwrap_or(tail.len());
-        match tail[..authority_end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&tail[at..authority_end]);
-            }
-            None => out.push_str(&tail[..authority_end]),
-        }
-        rest = &tail[authority_end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The seeds as redis-rs URLs, with the credentials and the TLS scheme of `options`.
@@ -243,18 +198,6 @@ fn scrub(text: &str, options: &ConnectionOptions) -> String {
 mod tests {
     use super::*;
     use crate::options::Secret;
-
-    #[test]
-    fn seeds_become_urls() {
-        assert_eq!(
-            node_url("127.0.0.1:7001").unwrap(),
-            "redis://127.0.0.1:7001"
-        );
-        assert_eq!(node_url("redis://h:1/").unwrap(), "redis://h:1/");
-        for bad in ["localhost", ":7001", "h:0", "h:99999", "h:x"] {
-            assert!(node_url(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn credentials_go_into_urls_and_never_come_out() {

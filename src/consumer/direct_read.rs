@@ -4,8 +4,8 @@
 //! stays the fallback: while the direct connection cannot reach the shard's master (a
 //! failover, a slot being migrated), reads go through redis-rs, which knows the cluster.
 
-use crate::raw_reply::{RawReply, ReplyParser};
-use crate::reply::Entry;
+use crate::wire::raw_reply::{RawReply, ReplyParser};
+use crate::wire::reply::Entry;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisError, Value};
 use std::io;
 use std::time::Duration;

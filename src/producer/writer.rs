@@ -1,9 +1,9 @@
 //! Writes one batch to one shard stream: a pipeline of XADDs, retried within a deadline.
 
-use crate::batch::BodyBatch;
-use crate::connection::Connection;
+use crate::cluster::connection::Connection;
+use crate::cluster::retry::{classify, classify_code, Backoff, Disposition};
 use crate::error::Error;
-use crate::retry::{classify, classify_code, Backoff, Disposition};
+use crate::producer::batch::BodyBatch;
 use crate::stats::ProducerCounters;
 use redis::Value;
 use std::time::Duration;
