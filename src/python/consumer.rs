@@ -1,7 +1,7 @@
 //! `_ami.ConsumerCore`: the consumer as `ami.Consumer` drives it.
 
 use super::args::{count, optional_seconds, seconds, ConnectionArgs};
-use super::errors::{to_exception, to_py};
+use super::errors::to_exception;
 use super::message::MessagePy;
 use super::wait;
 use crate::ack::Acked;
@@ -89,9 +89,8 @@ impl ConsumerCorePy {
                 }
                 .into_options()?,
             })
-        })()
-        .map_err(to_py)?;
-        let consumer = py.detach(|| Consumer::start(options)).map_err(to_py)?;
+        })()?;
+        let consumer = py.detach(|| Consumer::start(options))?;
         let streams = consumer
             .streams()
             .iter()
@@ -115,10 +114,10 @@ impl ConsumerCorePy {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         if max_messages == 0 {
-            return Err(to_py(Error::invalid("max_messages", "must be at least 1")));
+            return Err(Error::invalid("max_messages", "must be at least 1").into());
         }
-        self.consumer.fault().map_err(to_py)?;
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        self.consumer.fault()?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         let fetched = wait::until(py, timeout, |slice| {
             match consumer.fetch(max_messages, slice) {
@@ -160,14 +159,14 @@ impl ConsumerCorePy {
 
     /// Queues acks from the front of `messages` while there is room; never blocks.
     fn try_ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.consumer.fault().map_err(to_py)?;
+        self.consumer.fault()?;
         let ids = self.ack_ids(py, messages)?;
-        self.consumer.ack(&mut ids.into_iter()).map_err(to_py)
+        Ok(self.consumer.ack(&mut ids.into_iter())?)
     }
 
     /// Waits up to `timeout` for room in the ack buffer (GIL released).
     fn wait_for_ack_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         py.detach(|| consumer.wait_for_ack_space(timeout));
         Ok(())
@@ -201,13 +200,13 @@ impl ConsumerCorePy {
             .map(|(shard, acked)| (shard, acked.id))
             .collect();
         let consumer = &self.consumer;
-        py.detach(|| consumer.touch(&ids)).map_err(to_py)
+        Ok(py.detach(|| consumer.touch(&ids))?)
     }
 
     /// Waits up to `timeout` for queued acks to be written; returns how many remain.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         let done = wait::until(py, timeout, |slice| {
             (consumer.flush_acks(slice) == 0).then_some(())
@@ -230,7 +229,7 @@ impl ConsumerCorePy {
     }
 
     fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let notices = self.consumer.notices();
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
@@ -283,10 +282,9 @@ impl ConsumerCorePy {
             stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
         });
         if !ours {
-            return Err(to_py(Error::invalid(
-                "message",
-                "it was not delivered by this consumer's queue",
-            )));
+            return Err(
+                Error::invalid("message", "it was not delivered by this consumer's queue").into(),
+            );
         }
         let id = message.id.bind(py).to_str()?.to_owned();
         Ok((
@@ -307,7 +305,7 @@ impl ConsumerCorePy {
         for message in messages.try_iter()? {
             let message = message?;
             let message = message.cast::<MessagePy>().map_err(|_| {
-                to_py(Error::invalid(
+                PyErr::from(Error::invalid(
                     "messages",
                     "acks take Message objects from this consumer",
                 ))
@@ -320,21 +318,21 @@ impl ConsumerCorePy {
     /// Queues `ids`, waiting (GIL released, in slices so Ctrl-C works) while the ack
     /// buffer is full, for at most `ack_timeout`: an ack is queued or raised, never dropped.
     fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, Acked)>) -> PyResult<()> {
-        self.consumer.fault().map_err(to_py)?;
+        self.consumer.fault()?;
         let total = ids.len();
         let mut rest = ids.into_iter().peekable();
         let consumer = &self.consumer;
         let patience = consumer.options().ack_timeout;
         let deadline = Instant::now() + patience;
         loop {
-            consumer.ack(&mut rest).map_err(to_py)?;
+            consumer.ack(&mut rest)?;
             if rest.peek().is_none() {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let unqueued = rest.count();
-                return Err(to_py(Error::Timeout {
+                return Err(PyErr::from(Error::Timeout {
                     what: format!(
                         "queueing acks ({unqueued} of {total} not queued: the ack buffer of \
                          pending_buffer_size stayed full; those messages stay pending)"

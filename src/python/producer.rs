@@ -1,7 +1,7 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
 use super::args::{body, count, optional_seconds, seconds, ConnectionArgs};
-use super::errors::{to_exception, to_py};
+use super::errors::to_exception;
 use super::wait;
 use crate::error::Error;
 use crate::options::ProducerOptions;
@@ -88,10 +88,9 @@ impl ProducerCorePy {
                 }
                 .into_options()?,
             })
-        })()
-        .map_err(to_py)?;
-        let send_timeout = optional_seconds("send_timeout", send_timeout).map_err(to_py)?;
-        let producer = py.detach(|| Producer::start(options)).map_err(to_py)?;
+        })()?;
+        let send_timeout = optional_seconds("send_timeout", send_timeout)?;
+        let producer = py.detach(|| Producer::start(options))?;
         Ok(Self {
             producer,
             send_timeout,
@@ -99,9 +98,9 @@ impl ProducerCorePy {
     }
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         let body = body(message)?;
-        self.producer.check_size(&body).map_err(to_py)?;
+        self.producer.check_size(&body)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(()),
             Offer::Closed => Err(closed()),
@@ -110,12 +109,12 @@ impl ProducerCorePy {
     }
 
     fn send_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         let mut sent = 0;
         for message in messages.try_iter()? {
             let message = message?;
             let body = body(&message)?;
-            self.producer.check_size(&body).map_err(to_py)?;
+            self.producer.check_size(&body)?;
             match self.producer.offer(&body) {
                 Offer::Accepted => {}
                 Offer::Closed => return Err(closed()),
@@ -129,7 +128,7 @@ impl ProducerCorePy {
     /// Queues `message` if there is room now; never blocks (for the asyncio wrapper).
     fn try_send(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let body = body(message)?;
-        self.producer.check_size(&body).map_err(to_py)?;
+        self.producer.check_size(&body)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(true),
             Offer::Full => Ok(false),
@@ -151,7 +150,7 @@ impl ProducerCorePy {
 
     /// Waits up to `timeout` for buffer space (GIL released).
     fn wait_for_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let producer = &self.producer;
         py.detach(|| producer.wait_for_space(timeout));
         Ok(())
@@ -160,14 +159,14 @@ impl ProducerCorePy {
     /// Sends the partial batch and waits; returns how many messages remain unconfirmed.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let settled = wait::until(py, timeout, |slice| match self.producer.flush(slice) {
             0 => Some(()),
             _ => None,
         })?;
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         if let Some(error) = self.producer.take_undelivered() {
-            return Err(to_py(error));
+            return Err(error.into());
         }
         Ok(if settled.is_some() {
             0
@@ -183,7 +182,7 @@ impl ProducerCorePy {
 
     /// Background errors for `on_error`, waiting up to `timeout`; `None` once the writer is done.
     fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let notices = self.producer.notices();
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
@@ -231,7 +230,7 @@ impl ProducerCorePy {
         match offered {
             Some(Offer::Accepted) => Ok(()),
             Some(_) => Err(closed()),
-            None => Err(to_py(Error::Timeout {
+            None => Err(PyErr::from(Error::Timeout {
                 what: "send (buffer full)".to_owned(),
                 seconds: self.send_timeout.unwrap_or_default().as_secs_f64(),
             })),
@@ -240,5 +239,5 @@ impl ProducerCorePy {
 }
 
 fn closed() -> PyErr {
-    to_py(Error::Closed { what: "producer" })
+    PyErr::from(Error::Closed { what: "producer" })
 }
