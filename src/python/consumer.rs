@@ -1,13 +1,13 @@
 //! `_ami.ConsumerCore`: the consumer as `ami.Consumer` drives it.
 
-use super::args::{count, optional_seconds, seconds, ConnectionArgs};
+use super::args::{optional_seconds, seconds};
+use super::client_options::{consumer_defaults, consumer_options};
 use super::errors::to_exception;
 use super::message::MessagePy;
 use super::wait;
 use crate::ack::Acked;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
-use crate::options::ConsumerOptions;
 use crate::reader::Delivery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -24,72 +24,14 @@ pub struct ConsumerCorePy {
 #[pymethods]
 impl ConsumerCorePy {
     #[new]
-    #[pyo3(signature = (
-        name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
-        pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries, check_shards,
-        trim_acked, connect_timeout, response_timeout,
-        username=None, password=None, tls=false, tls_ca_file=None, tls_cert_file=None,
-        tls_key_file=None, tls_insecure_skip_verify=false,
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
+    #[pyo3(signature = (name, *, consumer, **options))]
     fn new(
         py: Python<'_>,
         name: String,
         consumer: String,
-        nodes: Vec<String>,
-        shards: i64,
-        prefetch_count: i64,
-        block: Option<f64>,
-        pending_buffer_size: i64,
-        pipe_buffer_size: i64,
-        pipe_period: f64,
-        ack_timeout: f64,
-        claim_idle: Option<f64>,
-        max_deliveries: Option<i64>,
-        check_shards: bool,
-        trim_acked: bool,
-        connect_timeout: f64,
-        response_timeout: f64,
-        username: Option<String>,
-        password: Option<String>,
-        tls: bool,
-        tls_ca_file: Option<&str>,
-        tls_cert_file: Option<&str>,
-        tls_key_file: Option<&str>,
-        tls_insecure_skip_verify: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let options = (|| {
-            Ok::<_, Error>(ConsumerOptions {
-                name,
-                consumer,
-                shards: count("shards", shards)?,
-                prefetch_count: count("prefetch_count", prefetch_count)?,
-                block: optional_seconds("block", block)?.filter(|b| !b.is_zero()),
-                pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
-                pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
-                pipe_period: seconds("pipe_period", pipe_period)?,
-                ack_timeout: seconds("ack_timeout", ack_timeout)?,
-                claim_idle: optional_seconds("claim_idle", claim_idle)?,
-                max_deliveries: max_deliveries
-                    .map(|n| count("max_deliveries", n).map(|n| n as u64))
-                    .transpose()?,
-                check_shards,
-                trim_acked,
-                connection: ConnectionArgs {
-                    nodes,
-                    connect_timeout,
-                    response_timeout,
-                    username,
-                    password,
-                    tls,
-                    tls_ca_file,
-                    tls_cert_file,
-                    tls_key_file,
-                    tls_insecure_skip_verify,
-                }
-                .into_options()?,
-            })
-        })()?;
+        let options = consumer_options(py, name, consumer, options)?;
         let consumer = py.detach(|| Consumer::start(options))?;
         let streams = consumer
             .streams()
@@ -102,6 +44,12 @@ impl ConsumerCorePy {
             streams,
             group,
         })
+    }
+
+    /// Every keyword option with its default.
+    #[staticmethod]
+    fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        consumer_defaults(py)
     }
 
     /// Up to `max_messages` messages, waiting up to `timeout` (`None`: until one arrives
@@ -272,6 +220,16 @@ impl ConsumerCorePy {
     #[getter]
     fn group(&self, py: Python<'_>) -> Py<PyString> {
         self.group.clone_ref(py)
+    }
+
+    #[getter]
+    fn prefetch_count(&self) -> usize {
+        self.consumer.options().prefetch_count
+    }
+
+    #[getter]
+    fn ack_timeout(&self) -> f64 {
+        self.consumer.options().ack_timeout.as_secs_f64()
     }
 }
 

@@ -1,100 +1,34 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{body, count, optional_seconds, seconds, ConnectionArgs};
+use super::args::{body, optional_seconds, seconds};
+use super::client_options::{producer_defaults, producer_options};
 use super::errors::to_exception;
 use super::wait;
 use crate::error::Error;
-use crate::options::ProducerOptions;
 use crate::outbox::Offer;
 use crate::producer::Producer;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::time::Duration;
 
 #[pyclass(frozen, name = "ProducerCore", module = "ami._ami")]
 pub struct ProducerCorePy {
     producer: Producer,
-    send_timeout: Option<Duration>,
 }
 
 #[pymethods]
 impl ProducerCorePy {
     #[new]
-    #[pyo3(signature = (
-        name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
-        pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
-        send_timeout, create_group, check_shards, wait_replicas, wait_timeout, balance_masters,
-        connect_timeout, response_timeout, username=None, password=None, tls=false, tls_ca_file=None,
-        tls_cert_file=None, tls_key_file=None, tls_insecure_skip_verify=false,
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
-    fn new(
-        py: Python<'_>,
-        name: String,
-        nodes: Vec<String>,
-        shards: i64,
-        pending_buffer_size: i64,
-        pending_buffer_bytes: i64,
-        pipe_buffer_size: i64,
-        pipe_buffer_bytes: i64,
-        max_message_bytes: i64,
-        pipe_period: f64,
-        max_in_flight: i64,
-        delivery_timeout: f64,
-        send_timeout: Option<f64>,
-        create_group: bool,
-        check_shards: bool,
-        wait_replicas: i64,
-        wait_timeout: f64,
-        balance_masters: bool,
-        connect_timeout: f64,
-        response_timeout: f64,
-        username: Option<String>,
-        password: Option<String>,
-        tls: bool,
-        tls_ca_file: Option<&str>,
-        tls_cert_file: Option<&str>,
-        tls_key_file: Option<&str>,
-        tls_insecure_skip_verify: bool,
-    ) -> PyResult<Self> {
-        let options = (|| {
-            Ok::<_, Error>(ProducerOptions {
-                name,
-                shards: count("shards", shards)?,
-                pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
-                pending_buffer_bytes: count("pending_buffer_bytes", pending_buffer_bytes)?,
-                pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
-                pipe_buffer_bytes: count("pipe_buffer_bytes", pipe_buffer_bytes)?,
-                max_message_bytes: count("max_message_bytes", max_message_bytes)?,
-                pipe_period: seconds("pipe_period", pipe_period)?,
-                max_in_flight: count("max_in_flight", max_in_flight)?,
-                delivery_timeout: seconds("delivery_timeout", delivery_timeout)?,
-                create_group,
-                check_shards,
-                wait_replicas: count("wait_replicas", wait_replicas)?,
-                wait_timeout: seconds("wait_timeout", wait_timeout)?,
-                balance_masters,
-                connection: ConnectionArgs {
-                    nodes,
-                    connect_timeout,
-                    response_timeout,
-                    username,
-                    password,
-                    tls,
-                    tls_ca_file,
-                    tls_cert_file,
-                    tls_key_file,
-                    tls_insecure_skip_verify,
-                }
-                .into_options()?,
-            })
-        })()?;
-        let send_timeout = optional_seconds("send_timeout", send_timeout)?;
+    #[pyo3(signature = (name, **options))]
+    fn new(py: Python<'_>, name: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let options = producer_options(py, name, options)?;
         let producer = py.detach(|| Producer::start(options))?;
-        Ok(Self {
-            producer,
-            send_timeout,
-        })
+        Ok(Self { producer })
+    }
+
+    /// Every keyword option with its default.
+    #[staticmethod]
+    fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        producer_defaults(py)
     }
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -220,7 +154,8 @@ impl ProducerCorePy {
     /// Waits (GIL released) for room, then offers `body` again, until `send_timeout`.
     fn send_when_room(&self, py: Python<'_>, body: &[u8]) -> PyResult<()> {
         let producer = &self.producer;
-        let offered = wait::until(py, self.send_timeout, |slice| {
+        let send_timeout = producer.options().send_timeout;
+        let offered = wait::until(py, send_timeout, |slice| {
             producer.wait_for_space(slice);
             match producer.offer(body) {
                 Offer::Full => None,
@@ -232,7 +167,7 @@ impl ProducerCorePy {
             Some(_) => Err(closed()),
             None => Err(PyErr::from(Error::Timeout {
                 what: "send (buffer full)".to_owned(),
-                seconds: self.send_timeout.unwrap_or_default().as_secs_f64(),
+                seconds: send_timeout.unwrap_or_default().as_secs_f64(),
             })),
         }
     }
