@@ -99,6 +99,9 @@ pub struct ProducerOptions {
     pub max_in_flight: usize,
     /// A batch that cannot be written within this long (retries included) fails.
     pub delivery_timeout: Duration,
+    /// Longest wait of a blocking send for room in a full buffer; `None` waits. The
+    /// core's `offer` never blocks: bindings that block read this.
+    pub send_timeout: Option<Duration>,
     /// Create the consumer group at start so messages sent before any consumer ran
     /// are not skipped by the group's `$` start position.
     pub create_group: bool,
@@ -127,6 +130,7 @@ impl Default for ProducerOptions {
             pipe_period: Duration::from_millis(1),
             max_in_flight: 8,
             delivery_timeout: Duration::from_secs(120),
+            send_timeout: None,
             create_group: true,
             check_shards: true,
             wait_replicas: 0,

@@ -29,36 +29,9 @@ class Message:
 
 @final
 class ProducerCore:
-    def __new__(
-        cls,
-        name: str,
-        *,
-        nodes: list[str],
-        shards: int,
-        pending_buffer_size: int,
-        pending_buffer_bytes: int,
-        pipe_buffer_size: int,
-        pipe_buffer_bytes: int,
-        max_message_bytes: int,
-        pipe_period: float,
-        max_in_flight: int,
-        delivery_timeout: float,
-        send_timeout: float | None,
-        create_group: bool,
-        check_shards: bool,
-        wait_replicas: int,
-        wait_timeout: float,
-        balance_masters: bool,
-        connect_timeout: float,
-        response_timeout: float,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
-        tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None,
-        tls_key_file: str | None = None,
-        tls_insecure_skip_verify: bool = False,
-    ) -> ProducerCore: ...
+    def __new__(cls, name: str, **options: object) -> ProducerCore: ...
+    @staticmethod
+    def defaults() -> dict[str, object]: ...
     def send(self, message: bytes | bytearray | str) -> None: ...
     def send_many(self, messages: Iterable[bytes | bytearray | str]) -> int: ...
     def try_send(self, message: bytes | bytearray | str) -> bool: ...
@@ -74,33 +47,9 @@ class ProducerCore:
 
 @final
 class ConsumerCore:
-    def __new__(
-        cls,
-        name: str,
-        *,
-        consumer: str,
-        nodes: list[str],
-        shards: int,
-        prefetch_count: int,
-        block: float | None,
-        pending_buffer_size: int,
-        pipe_buffer_size: int,
-        pipe_period: float,
-        ack_timeout: float,
-        claim_idle: float | None,
-        max_deliveries: int | None,
-        check_shards: bool,
-        trim_acked: bool,
-        connect_timeout: float,
-        response_timeout: float,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
-        tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None,
-        tls_key_file: str | None = None,
-        tls_insecure_skip_verify: bool = False,
-    ) -> ConsumerCore: ...
+    def __new__(cls, name: str, *, consumer: str, **options: object) -> ConsumerCore: ...
+    @staticmethod
+    def defaults() -> dict[str, object]: ...
     def consume(self, max_messages: int, timeout: float | None = None) -> list[Message]: ...
     def ack(self, message: Message) -> None: ...
     def ack_many(self, messages: Iterable[Message]) -> int: ...
@@ -121,3 +70,7 @@ class ConsumerCore:
     def streams(self) -> list[str]: ...
     @property
     def group(self) -> str: ...
+    @property
+    def prefetch_count(self) -> int: ...
+    @property
+    def ack_timeout(self) -> float: ...

@@ -167,6 +167,11 @@ impl Producer {
     pub fn counters(&self) -> &ProducerCounters {
         &self.shared.counters
     }
+
+    #[must_use]
+    pub fn options(&self) -> &ProducerOptions {
+        &self.shared.options
+    }
 }
 
 impl Drop for Producer {

@@ -1,14 +1,14 @@
 //! `_ami.ConsumerCore`: the consumer as `ami.Consumer` drives it.
 
-use super::args::{count, optional_seconds, seconds, ConnectionArgs};
-use super::errors::{to_exception, to_py};
+use super::args::{optional_seconds, seconds};
+use super::client_options::{consumer_defaults, consumer_options};
+use super::errors::to_exception;
 use super::message::MessagePy;
 use super::wait;
 use crate::consumer::ack::Acked;
 use crate::consumer::delivery::Delivery;
 use crate::consumer::{Consumer, Fetch};
 use crate::error::Error;
-use crate::options::ConsumerOptions;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::time::{Duration, Instant};
@@ -24,74 +24,15 @@ pub struct ConsumerCorePy {
 #[pymethods]
 impl ConsumerCorePy {
     #[new]
-    #[pyo3(signature = (
-        name, *, consumer, nodes, shards, prefetch_count, block, pending_buffer_size,
-        pipe_buffer_size, pipe_period, ack_timeout, claim_idle, max_deliveries, check_shards,
-        trim_acked, connect_timeout, response_timeout,
-        username=None, password=None, tls=false, tls_ca_file=None, tls_cert_file=None,
-        tls_key_file=None, tls_insecure_skip_verify=false,
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
+    #[pyo3(signature = (name, *, consumer, **options))]
     fn new(
         py: Python<'_>,
         name: String,
         consumer: String,
-        nodes: Vec<String>,
-        shards: i64,
-        prefetch_count: i64,
-        block: Option<f64>,
-        pending_buffer_size: i64,
-        pipe_buffer_size: i64,
-        pipe_period: f64,
-        ack_timeout: f64,
-        claim_idle: Option<f64>,
-        max_deliveries: Option<i64>,
-        check_shards: bool,
-        trim_acked: bool,
-        connect_timeout: f64,
-        response_timeout: f64,
-        username: Option<String>,
-        password: Option<String>,
-        tls: bool,
-        tls_ca_file: Option<&str>,
-        tls_cert_file: Option<&str>,
-        tls_key_file: Option<&str>,
-        tls_insecure_skip_verify: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let options = (|| {
-            Ok::<_, Error>(ConsumerOptions {
-                name,
-                consumer,
-                shards: count("shards", shards)?,
-                prefetch_count: count("prefetch_count", prefetch_count)?,
-                block: optional_seconds("block", block)?.filter(|b| !b.is_zero()),
-                pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
-                pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
-                pipe_period: seconds("pipe_period", pipe_period)?,
-                ack_timeout: seconds("ack_timeout", ack_timeout)?,
-                claim_idle: optional_seconds("claim_idle", claim_idle)?,
-                max_deliveries: max_deliveries
-                    .map(|n| count("max_deliveries", n).map(|n| n as u64))
-                    .transpose()?,
-                check_shards,
-                trim_acked,
-                connection: ConnectionArgs {
-                    nodes,
-                    connect_timeout,
-                    response_timeout,
-                    username,
-                    password,
-                    tls,
-                    tls_ca_file,
-                    tls_cert_file,
-                    tls_key_file,
-                    tls_insecure_skip_verify,
-                }
-                .into_options()?,
-            })
-        })()
-        .map_err(to_py)?;
-        let consumer = py.detach(|| Consumer::start(options)).map_err(to_py)?;
+        let options = consumer_options(py, name, consumer, options)?;
+        let consumer = py.detach(|| Consumer::start(options))?;
         let streams = consumer
             .streams()
             .iter()
@@ -105,6 +46,12 @@ impl ConsumerCorePy {
         })
     }
 
+    /// Every keyword option with its default.
+    #[staticmethod]
+    fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        consumer_defaults(py)
+    }
+
     /// Up to `max_messages` messages, waiting up to `timeout` (`None`: until one arrives
     /// or the consumer is stopped). An empty list means none arrived in time, or `finished`.
     #[pyo3(signature = (max_messages, timeout=None))]
@@ -115,10 +62,10 @@ impl ConsumerCorePy {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         if max_messages == 0 {
-            return Err(to_py(Error::invalid("max_messages", "must be at least 1")));
+            return Err(Error::invalid("max_messages", "must be at least 1").into());
         }
-        self.consumer.fault().map_err(to_py)?;
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        self.consumer.fault()?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         let fetched = wait::until(py, timeout, |slice| {
             match consumer.fetch(max_messages, slice) {
@@ -160,14 +107,14 @@ impl ConsumerCorePy {
 
     /// Queues acks from the front of `messages` while there is room; never blocks.
     fn try_ack_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.consumer.fault().map_err(to_py)?;
+        self.consumer.fault()?;
         let ids = self.ack_ids(py, messages)?;
-        self.consumer.ack(&mut ids.into_iter()).map_err(to_py)
+        Ok(self.consumer.ack(&mut ids.into_iter())?)
     }
 
     /// Waits up to `timeout` for room in the ack buffer (GIL released).
     fn wait_for_ack_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         py.detach(|| consumer.wait_for_ack_space(timeout));
         Ok(())
@@ -201,13 +148,13 @@ impl ConsumerCorePy {
             .map(|(shard, acked)| (shard, acked.id))
             .collect();
         let consumer = &self.consumer;
-        py.detach(|| consumer.touch(&ids)).map_err(to_py)
+        Ok(py.detach(|| consumer.touch(&ids))?)
     }
 
     /// Waits up to `timeout` for queued acks to be written; returns how many remain.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let consumer = &self.consumer;
         let done = wait::until(py, timeout, |slice| {
             (consumer.flush_acks(slice) == 0).then_some(())
@@ -230,7 +177,7 @@ impl ConsumerCorePy {
     }
 
     fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let notices = self.consumer.notices();
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
@@ -274,6 +221,16 @@ impl ConsumerCorePy {
     fn group(&self, py: Python<'_>) -> Py<PyString> {
         self.group.clone_ref(py)
     }
+
+    #[getter]
+    fn prefetch_count(&self) -> usize {
+        self.consumer.options().prefetch_count
+    }
+
+    #[getter]
+    fn ack_timeout(&self) -> f64 {
+        self.consumer.options().ack_timeout.as_secs_f64()
+    }
 }
 
 impl ConsumerCorePy {
@@ -283,10 +240,9 @@ impl ConsumerCorePy {
             stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
         });
         if !ours {
-            return Err(to_py(Error::invalid(
-                "message",
-                "it was not delivered by this consumer's queue",
-            )));
+            return Err(
+                Error::invalid("message", "it was not delivered by this consumer's queue").into(),
+            );
         }
         let id = message.id.bind(py).to_str()?.to_owned();
         Ok((
@@ -307,7 +263,7 @@ impl ConsumerCorePy {
         for message in messages.try_iter()? {
             let message = message?;
             let message = message.cast::<MessagePy>().map_err(|_| {
-                to_py(Error::invalid(
+                PyErr::from(Error::invalid(
                     "messages",
                     "acks take Message objects from this consumer",
                 ))
@@ -320,21 +276,21 @@ impl ConsumerCorePy {
     /// Queues `ids`, waiting (GIL released, in slices so Ctrl-C works) while the ack
     /// buffer is full, for at most `ack_timeout`: an ack is queued or raised, never dropped.
     fn queue_acks(&self, py: Python<'_>, ids: Vec<(usize, Acked)>) -> PyResult<()> {
-        self.consumer.fault().map_err(to_py)?;
+        self.consumer.fault()?;
         let total = ids.len();
         let mut rest = ids.into_iter().peekable();
         let consumer = &self.consumer;
         let patience = consumer.options().ack_timeout;
         let deadline = Instant::now() + patience;
         loop {
-            consumer.ack(&mut rest).map_err(to_py)?;
+            consumer.ack(&mut rest)?;
             if rest.peek().is_none() {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let unqueued = rest.count();
-                return Err(to_py(Error::Timeout {
+                return Err(PyErr::from(Error::Timeout {
                     what: format!(
                         "queueing acks ({unqueued} of {total} not queued: the ack buffer of \
                          pending_buffer_size stayed full; those messages stay pending)"

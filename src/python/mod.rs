@@ -1,8 +1,10 @@
 //! The only module that knows `PyO3`: classes, argument conversion and error mapping.
 
 mod args;
+mod client_options;
 mod consumer;
 mod errors;
+mod keywords;
 mod message;
 mod producer;
 mod wait;

@@ -1,107 +1,40 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{body, count, optional_seconds, seconds, ConnectionArgs};
-use super::errors::{to_exception, to_py};
+use super::args::{body, optional_seconds, seconds};
+use super::client_options::{producer_defaults, producer_options};
+use super::errors::to_exception;
 use super::wait;
 use crate::error::Error;
-use crate::options::ProducerOptions;
 use crate::producer::outbox::Offer;
 use crate::producer::Producer;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::time::Duration;
 
 #[pyclass(frozen, name = "ProducerCore", module = "ami._ami")]
 pub struct ProducerCorePy {
     producer: Producer,
-    send_timeout: Option<Duration>,
 }
 
 #[pymethods]
 impl ProducerCorePy {
     #[new]
-    #[pyo3(signature = (
-        name, *, nodes, shards, pending_buffer_size, pending_buffer_bytes, pipe_buffer_size,
-        pipe_buffer_bytes, max_message_bytes, pipe_period, max_in_flight, delivery_timeout,
-        send_timeout, create_group, check_shards, wait_replicas, wait_timeout, balance_masters,
-        connect_timeout, response_timeout, username=None, password=None, tls=false, tls_ca_file=None,
-        tls_cert_file=None, tls_key_file=None, tls_insecure_skip_verify=false,
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // Python keyword arguments
-    fn new(
-        py: Python<'_>,
-        name: String,
-        nodes: Vec<String>,
-        shards: i64,
-        pending_buffer_size: i64,
-        pending_buffer_bytes: i64,
-        pipe_buffer_size: i64,
-        pipe_buffer_bytes: i64,
-        max_message_bytes: i64,
-        pipe_period: f64,
-        max_in_flight: i64,
-        delivery_timeout: f64,
-        send_timeout: Option<f64>,
-        create_group: bool,
-        check_shards: bool,
-        wait_replicas: i64,
-        wait_timeout: f64,
-        balance_masters: bool,
-        connect_timeout: f64,
-        response_timeout: f64,
-        username: Option<String>,
-        password: Option<String>,
-        tls: bool,
-        tls_ca_file: Option<&str>,
-        tls_cert_file: Option<&str>,
-        tls_key_file: Option<&str>,
-        tls_insecure_skip_verify: bool,
-    ) -> PyResult<Self> {
-        let options = (|| {
-            Ok::<_, Error>(ProducerOptions {
-                name,
-                shards: count("shards", shards)?,
-                pending_buffer_size: count("pending_buffer_size", pending_buffer_size)?,
-                pending_buffer_bytes: count("pending_buffer_bytes", pending_buffer_bytes)?,
-                pipe_buffer_size: count("pipe_buffer_size", pipe_buffer_size)?,
-                pipe_buffer_bytes: count("pipe_buffer_bytes", pipe_buffer_bytes)?,
-                max_message_bytes: count("max_message_bytes", max_message_bytes)?,
-                pipe_period: seconds("pipe_period", pipe_period)?,
-                max_in_flight: count("max_in_flight", max_in_flight)?,
-                delivery_timeout: seconds("delivery_timeout", delivery_timeout)?,
-                create_group,
-                check_shards,
-                wait_replicas: count("wait_replicas", wait_replicas)?,
-                wait_timeout: seconds("wait_timeout", wait_timeout)?,
-                balance_masters,
-                connection: ConnectionArgs {
-                    nodes,
-                    connect_timeout,
-                    response_timeout,
-                    username,
-                    password,
-                    tls,
-                    tls_ca_file,
-                    tls_cert_file,
-                    tls_key_file,
-                    tls_insecure_skip_verify,
-                }
-                .into_options()?,
-            })
-        })()
-        .map_err(to_py)?;
-        let send_timeout = optional_seconds("send_timeout", send_timeout).map_err(to_py)?;
-        let producer = py.detach(|| Producer::start(options)).map_err(to_py)?;
-        Ok(Self {
-            producer,
-            send_timeout,
-        })
+    #[pyo3(signature = (name, **options))]
+    fn new(py: Python<'_>, name: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let options = producer_options(py, name, options)?;
+        let producer = py.detach(|| Producer::start(options))?;
+        Ok(Self { producer })
+    }
+
+    /// Every keyword option with its default.
+    #[staticmethod]
+    fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        producer_defaults(py)
     }
 
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         let body = body(message)?;
-        self.producer.check_size(&body).map_err(to_py)?;
+        self.producer.check_size(&body)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(()),
             Offer::Closed => Err(closed()),
@@ -110,12 +43,12 @@ impl ProducerCorePy {
     }
 
     fn send_many(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         let mut sent = 0;
         for message in messages.try_iter()? {
             let message = message?;
             let body = body(&message)?;
-            self.producer.check_size(&body).map_err(to_py)?;
+            self.producer.check_size(&body)?;
             match self.producer.offer(&body) {
                 Offer::Accepted => {}
                 Offer::Closed => return Err(closed()),
@@ -129,7 +62,7 @@ impl ProducerCorePy {
     /// Queues `message` if there is room now; never blocks (for the asyncio wrapper).
     fn try_send(&self, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         let body = body(message)?;
-        self.producer.check_size(&body).map_err(to_py)?;
+        self.producer.check_size(&body)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(true),
             Offer::Full => Ok(false),
@@ -151,7 +84,7 @@ impl ProducerCorePy {
 
     /// Waits up to `timeout` for buffer space (GIL released).
     fn wait_for_space(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let producer = &self.producer;
         py.detach(|| producer.wait_for_space(timeout));
         Ok(())
@@ -160,14 +93,14 @@ impl ProducerCorePy {
     /// Sends the partial batch and waits; returns how many messages remain unconfirmed.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
-        let timeout = optional_seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = optional_seconds("timeout", timeout)?;
         let settled = wait::until(py, timeout, |slice| match self.producer.flush(slice) {
             0 => Some(()),
             _ => None,
         })?;
-        self.producer.fault().map_err(to_py)?;
+        self.producer.fault()?;
         if let Some(error) = self.producer.take_undelivered() {
-            return Err(to_py(error));
+            return Err(error.into());
         }
         Ok(if settled.is_some() {
             0
@@ -183,7 +116,7 @@ impl ProducerCorePy {
 
     /// Background errors for `on_error`, waiting up to `timeout`; `None` once the writer is done.
     fn wait_errors(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Vec<Py<PyAny>>>> {
-        let timeout = seconds("timeout", timeout).map_err(to_py)?;
+        let timeout = seconds("timeout", timeout)?;
         let notices = self.producer.notices();
         let Some((errors, _dropped)) = py.detach(|| notices.wait(timeout)) else {
             return Ok(None);
@@ -221,7 +154,8 @@ impl ProducerCorePy {
     /// Waits (GIL released) for room, then offers `body` again, until `send_timeout`.
     fn send_when_room(&self, py: Python<'_>, body: &[u8]) -> PyResult<()> {
         let producer = &self.producer;
-        let offered = wait::until(py, self.send_timeout, |slice| {
+        let send_timeout = producer.options().send_timeout;
+        let offered = wait::until(py, send_timeout, |slice| {
             producer.wait_for_space(slice);
             match producer.offer(body) {
                 Offer::Full => None,
@@ -231,14 +165,14 @@ impl ProducerCorePy {
         match offered {
             Some(Offer::Accepted) => Ok(()),
             Some(_) => Err(closed()),
-            None => Err(to_py(Error::Timeout {
+            None => Err(PyErr::from(Error::Timeout {
                 what: "send (buffer full)".to_owned(),
-                seconds: self.send_timeout.unwrap_or_default().as_secs_f64(),
+                seconds: send_timeout.unwrap_or_default().as_secs_f64(),
             })),
         }
     }
 }
 
 fn closed() -> PyErr {
-    to_py(Error::Closed { what: "producer" })
+    PyErr::from(Error::Closed { what: "producer" })
 }
