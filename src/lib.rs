@@ -11,6 +11,7 @@
 // (`make lint`); without it every item would count as unused.
 #![cfg_attr(not(feature = "python"), allow(dead_code))]
 
+mod admin;
 mod cluster;
 mod consumer;
 mod error;

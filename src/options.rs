@@ -257,7 +257,7 @@ impl ConsumerOptions {
 /// Shard counts the Go ami can share a queue with (its `ShardsCount` is an int8).
 pub const MAX_SHARDS: usize = 127;
 
-fn validate_shards(shards: usize) -> Result<()> {
+pub fn validate_shards(shards: usize) -> Result<()> {
     if (1..=MAX_SHARDS).contains(&shards) {
         Ok(())
     } else {

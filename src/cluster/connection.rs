@@ -3,7 +3,7 @@
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 #[derive(Clone)]
@@ -14,6 +14,19 @@ pub enum Connection {
 }
 
 impl Connection {
+    /// Sends `cmd` to the master owning `key`, also when the command itself names no key
+    /// (`TIME`: the clock of the server that generates the stream's ids).
+    pub async fn command_for(&mut self, key: &str, cmd: Cmd) -> RedisResult<Value> {
+        match self {
+            Connection::Cluster(cluster) => {
+                let route = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                cluster.route_command(cmd, routing).await
+            }
+            Connection::Standalone(single) => single.req_packed_command(&cmd).await,
+        }
+    }
+
     /// Sends `pipeline` (of `count` commands) to the master owning `key`, without copying it.
     pub async fn pipeline_for(
         &mut self,

@@ -45,3 +45,24 @@ pub async fn check_shards(
         )),
     }
 }
+
+/// The shard count recorded for queue `name`, if any client recorded one.
+pub async fn recorded_shards(connection: &Connection, name: &str) -> Result<Option<usize>> {
+    let key = shards_key(name);
+    let mut connection = connection.clone();
+    let recorded: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| Error::server("GET", key.as_str(), &e))?;
+    recorded
+        .map(|value| {
+            value.parse().map_err(|_| {
+                Error::invalid(
+                    "shards",
+                    format!("{key} holds {value:?}, not a shard count"),
+                )
+            })
+        })
+        .transpose()
+}

@@ -172,3 +172,22 @@ impl TlsFiles {
 fn read(option: &'static str, path: &str) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::invalid(option, format!("cannot read {path:?}: {e}")))
 }
+
+/// The connection keywords alone, for the admin handle.
+pub fn connection_options(
+    py: Python<'_>,
+    keywords: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ConnectionOptions> {
+    let mut defaults = Writer::new(py);
+    visit_connection(
+        &mut defaults,
+        &mut ConnectionOptions::default(),
+        &mut TlsFiles::default(),
+    )?;
+    let mut reader = Reader::new("AdminCore", keywords, &defaults.dict)?;
+    let mut options = ConnectionOptions::default();
+    let mut tls = TlsFiles::default();
+    visit_connection(&mut reader, &mut options, &mut tls)?;
+    options.tls = tls.read()?;
+    Ok(options)
+}

@@ -1,11 +1,14 @@
 //! The only module that knows `PyO3`: classes, argument conversion and error mapping.
 
+mod admin;
 mod args;
+mod blocking;
 mod client_options;
 mod consumer;
 mod errors;
 mod keywords;
 mod message;
+mod naming;
 mod producer;
 mod wait;
 
@@ -17,6 +20,10 @@ fn ami_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::ProducerCorePy>()?;
     m.add_class::<consumer::ConsumerCorePy>()?;
     m.add_class::<message::MessagePy>()?;
+    m.add_class::<admin::AdminCorePy>()?;
+    m.add_function(wrap_pyfunction!(naming::stream_name, m)?)?;
+    m.add_function(wrap_pyfunction!(naming::dead_letter_stream_name, m)?)?;
+    m.add_function(wrap_pyfunction!(naming::group_name, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,22 @@
+//! The wire's naming rules, exported so Python tooling never spells a key itself.
+
+use crate::wire::naming;
+use pyo3::prelude::*;
+
+/// The stream of shard `shard` of queue `name`: ``qu{<shard>}_<name>``.
+#[pyfunction]
+pub fn stream_name(name: &str, shard: usize) -> String {
+    naming::stream_name(name, shard)
+}
+
+/// The dead-letter stream of shard `shard`: ``qu{<shard>}:dlq:<name>``.
+#[pyfunction]
+pub fn dead_letter_stream_name(name: &str, shard: usize) -> String {
+    naming::dead_letter_stream_name(name, shard)
+}
+
+/// The consumer group every consumer of queue `name` shares: ``qu_<name>_group``.
+#[pyfunction]
+pub fn group_name(name: &str) -> String {
+    naming::group_name(name)
+}
