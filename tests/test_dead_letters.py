@@ -15,8 +15,7 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami import cli
-from ami._dead_letters import DeadLetter, DeadLetters, parse_id
-from ami._inspect import dead_letter_stream
+from ami.ops import DeadLetter, DeadLetters, parse_id
 from helpers import drain, total_length
 
 SHARDS = 2
@@ -114,8 +113,8 @@ def test_dead_letters_of_a_consumer_are_listed_and_one_is_replayed(
             assert letter.deliveries == 2
             assert letter.original_id == message.id
             assert letter.original_stream == message.stream
-            assert letter.dead_letter_stream == dead_letter_stream(message.stream)
             assert letter.shard == int(message.stream[3 : message.stream.index("}")])
+            assert letter.dead_letter_stream == _dlq(queue, letter.shard)
 
         target = by_body[b"poison-1"]
         assert dlq.replay([f"{target.shard}:{target.id}"]) == 1
@@ -141,17 +140,19 @@ def test_replay_all_puts_every_dead_letter_back(nodes: list[str], queue: str) ->
 
 
 def test_replay_all_reads_in_batches(
-    nodes: list[str], redis_client: RedisCluster, queue: str, monkeypatch: pytest.MonkeyPatch
+    nodes: list[str], redis_client: RedisCluster, queue: str
 ) -> None:
-    monkeypatch.setattr("ami._dead_letters.BATCH", 2)
-    for i in range(7):
-        _write(redis_client, queue, i % SHARDS, b"%d" % i)
+    letters = 1_201  # more than two of the core's batches of 500, in one shard
+    pipe = redis_client.pipeline(transaction=False)
+    for i in range(letters):
+        pipe.xadd(_dlq(queue, 1), {"m": b"%d" % i, "reason": "max_deliveries"})
+    pipe.execute()
 
     with _open(nodes, queue) as dlq:
-        assert dlq.replay() == 7
+        assert dlq.replay() == letters
         assert dlq.count() == 0
 
-    assert total_length(redis_client, queue, SHARDS) == 7
+    assert total_length(redis_client, queue, SHARDS) == letters
 
 
 def test_list_is_oldest_first_across_shards_and_limited(
@@ -252,7 +253,7 @@ def test_to_dict_encodes_binary_bodies() -> None:
         ({"name": "bad name"}, "name"),
         ({"name": "x" * 201}, "name"),
         ({"shards": 0}, "shards"),
-        ({"timeout": 0}, "timeout"),
+        ({"connect_timeout": 0}, "connect_timeout"),
         ({"nodes": "no-port"}, "nodes"),
     ],
 )
@@ -286,7 +287,7 @@ def test_closed(nodes: list[str], queue: str) -> None:
 
 def test_unreachable_nodes(queue: str) -> None:
     with pytest.raises(ami.ConnectError):
-        DeadLetters(queue, nodes=_dead_address(), timeout=1.0)
+        DeadLetters(queue, nodes=_dead_address(), connect_timeout=1.0)
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -1,4 +1,4 @@
-"""`ami.inspect` and the cluster client under it, against a real local cluster."""
+"""`ami.inspect` against a real local cluster, through the core's admin handle."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 import ami
-from ami._cluster_client import ClusterClient, crc16, key_slot
-from ami._inspect import ConsumerStats, QueueStats, dead_letter_stream, inspect
-from ami._resp import RespConnection
+from ami import _ami
 from ami.cluster import find_server_binary, pick_ports
 from ami.exceptions import ClusterError
+from ami.ops import ConsumerStats, QueueStats, inspect
 from helpers import drain, stream_names, total_length, total_pending
 
 SHARDS = 3
@@ -32,62 +32,6 @@ def _dead_address() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
-# --------------------------------------------------------------------------- slots
-
-
-def test_crc16_and_key_slots_match_redis() -> None:
-    assert crc16(b"123456789") == 0x31C3
-    assert key_slot("foo") == 12182
-    assert key_slot("{user1000}.following") == key_slot("{user1000}.followers")
-    assert key_slot("qu{3}_orders") == key_slot("qu{3}:dlq:orders") == key_slot("3")
-    # An empty tag does not count: the whole key is hashed.
-    assert key_slot("a{}b") == crc16(b"a{}b") % 16384
-
-
-def test_slots_agree_with_the_cluster(redis_client: RedisCluster) -> None:
-    for key in ("foo", "qu{0}_x", "qu{9}_x", "bar{zap}"):
-        assert key_slot(key) == redis_client.keyslot(key)
-
-
-def test_client_follows_moved_with_a_stale_slot_map(nodes: list[str]) -> None:
-    with ClusterClient(nodes) as client:
-        first = client._slots[0]
-        client._slots = [first] * len(client._slots)
-        for key in stream_names("moved", 10):
-            assert client.command(key, "XLEN", key) == 0
-        assert client._slots != [first] * len(client._slots)
-
-
-def _connect(address: tuple[str, int]) -> RespConnection:
-    return RespConnection(*address, timeout=5.0)
-
-
-def test_client_follows_ask_during_a_slot_migration(nodes: list[str]) -> None:
-    # The tag keeps the slot apart from every queue's {0}..{126} shard slots.
-    key = "{ami-ask-test}stream"
-    slot = key_slot(key)
-    with ClusterClient(nodes) as client:
-        source = client._slots[slot]
-        targets = sorted(set(client._slots) - {source, ("", 0)})
-        if not targets:
-            pytest.skip("needs at least two masters")
-        with _connect(source) as src, _connect(targets[0]) as dst:
-            src_id, dst_id = src.command("CLUSTER", "MYID"), dst.command("CLUSTER", "MYID")
-            assert isinstance(src_id, bytes) and isinstance(dst_id, bytes)
-            dst.command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-            src.command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-            try:
-                # The key is not on the source, so the source answers -ASK.
-                assert isinstance(client.command(key, "XADD", key, "*", "m", b"x"), bytes)
-                dst.command("ASKING")
-                assert dst.command("XLEN", key) == 1
-            finally:
-                dst.command("ASKING")
-                dst.command("DEL", key)
-                src.command("CLUSTER", "SETSLOT", slot, "STABLE")
-                dst.command("CLUSTER", "SETSLOT", slot, "STABLE")
 
 
 # --------------------------------------------------------------------------- inspect
@@ -163,7 +107,7 @@ def test_lag_is_counted_when_the_server_cannot_tell(
 
 
 def test_dead_letters_are_counted(nodes: list[str], queue: str, redis_client: RedisCluster) -> None:
-    dead_letters = dead_letter_stream(stream_names(queue, SHARDS)[1])
+    dead_letters = _ami.dead_letter_stream_name(queue, 1)
     redis_client.xadd(dead_letters, {"m": b"bad"})
     redis_client.xadd(dead_letters, {"m": b"worse"})
 
@@ -210,7 +154,7 @@ def test_malformed_nodes_raise_config_error() -> None:
 def test_unreachable_nodes_raise_connect_error() -> None:
     address = _dead_address()
     with pytest.raises(ami.ConnectError) as info:
-        inspect("ok", nodes=[address], timeout=2.0)
+        inspect("ok", nodes=[address], connect_timeout=2.0)
     assert address in str(info.value)
 
 
@@ -238,20 +182,20 @@ def standalone() -> Iterator[str]:
 def _wait_until_up(port: int) -> None:
     for _ in range(200):
         try:
-            with ClusterClient(f"127.0.0.1:{port}", timeout=1.0) as client:
-                client.command("x", "PING")
+            with redis.Redis(port=port, socket_timeout=1.0) as client:
+                client.ping()
                 return
-        except ami.ConnectError:
+        except redis.ConnectionError:
             time.sleep(0.05)
     raise AssertionError(f"server on port {port} did not start")
 
 
 def test_standalone_server(standalone: str, queue: str) -> None:
-    with ClusterClient(standalone) as client:
-        assert client.standalone
+    host, port = standalone.rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port)) as client:
         for stream in stream_names(queue, 2):
-            client.command(stream, "XADD", stream, "*", "m", b"x")
-        client.command("", "XGROUP", "CREATE", stream, f"qu_{queue}_group", "0")
+            client.xadd(stream, {"m": b"x"})
+        client.xgroup_create(stream, f"qu_{queue}_group", "0")
 
     stats = inspect(queue, nodes=standalone, shards=2)
 

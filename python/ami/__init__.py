@@ -8,11 +8,10 @@ from ami._ami import Message, __version__
 from ami._async_consumer import AsyncConsumer
 from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
-from ami._dead_letters import DeadLetter, DeadLetters
-from ami._inspect import ConsumerStats, QueueStats, ShardStats, inspect
 from ami._producer import Producer
 from ami._shutdown import shutdown_on_signals
 from ami.cluster import LocalCluster
+from ami.ops import ConsumerStats, DeadLetter, DeadLetters, QueueStats, ShardStats, inspect
 from ami.exceptions import (
     AmiError,
     ClientClosedError,

@@ -26,7 +26,7 @@ from typing import Any
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
-from ami._inspect import dead_letter_stream
+from ami import _ami
 
 POISON = "poison"
 SENT_SUFFIX = ".sent"
@@ -179,10 +179,10 @@ def leftovers(nodes: list[str], queue: str, shards: int) -> Leftovers:
     try:
         length = pending = 0
         dead: list[bytes] = []
-        for stream in stream_names(queue, shards):
+        for shard, stream in enumerate(stream_names(queue, shards)):
             length += client.xlen(stream)
             pending += client.xpending(stream, group)["pending"] if client.exists(stream) else 0
-            entries: Any = client.xrange(dead_letter_stream(stream))
+            entries: Any = client.xrange(_ami.dead_letter_stream_name(queue, shard))
             dead += [bytes(entry[b"m"]) for _, entry in entries]
         return Leftovers(length, pending, tuple(dead))
     finally:

@@ -1,0 +1,78 @@
+"""The newest entries of a queue, then the ones written after them, as ``ami tail``
+prints them. It reads with ``XRANGE``: nothing is taken from the consumer group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+from ami.ops._admin import open_admin
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ami._options import ConnectionOptions
+
+__all__ = ["TailEntry", "tail"]
+
+# Entries read per shard and round while following.
+READ_BATCH = 1_000
+
+
+class TailEntry(NamedTuple):
+    """One queue entry.
+
+    Attributes:
+        shard: The shard it is in.
+        id: Its stream id, ``MILLIS-SEQ``.
+        body: Field ``m``; None for an entry without one.
+    """
+
+    shard: int
+    id: str
+    body: bytes | None
+
+
+def tail(
+    name: str,
+    *,
+    count: int = 10,
+    follow: bool = False,
+    poll_interval: float = 0.1,
+    shards: int | None = None,
+    **options: Unpack[ConnectionOptions],
+) -> Iterator[TailEntry]:
+    """The `count` newest entries over all shards, oldest first; then, with `follow`,
+    each entry written after them, until the caller stops iterating.
+
+    Entries of different shards are ordered by id, which is roughly by time.
+
+    Args:
+        name: The queue name.
+        count: How many of the newest entries come first.
+        follow: Keep yielding entries as they are written.
+        poll_interval: Seconds to wait after a round that found nothing new.
+        shards: As for `ami.inspect`.
+        **options: How to connect, as for `ami.Producer`.
+
+    Yields:
+        The entries.
+
+    Raises:
+        ConfigError: An argument or option is invalid.
+        ConnectError: The cluster could not be reached.
+        ServerError: Redis refused a command, e.g. a shard key is not a stream.
+    """
+    admin = open_admin(name, shards, **options)
+    try:
+        newest, cursors = admin.newest(count)
+        yield from (TailEntry(*row) for row in newest)
+        while follow:
+            read, cursors = admin.after(cursors, READ_BATCH)
+            yield from (TailEntry(*row) for row in read)
+            if not read:
+                time.sleep(poll_interval)
+    finally:
+        admin.close()
