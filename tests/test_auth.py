@@ -9,7 +9,7 @@ import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
-from helpers import drain, total_length
+from helpers import drain, total_length, wait_until
 
 PASSWORD = "t0p-secret-pw-for-tests"
 PRODUCER_RULES = [
@@ -57,6 +57,35 @@ CONSUMER_RULES = [
     "+hello",
     "+readonly",
 ]
+# What `ami.inspect`, `ami.DeadLetters`, `ami.ops.tail` and the CLI need: reads, plus
+# the writes of replay and purge.
+OPERATOR_RULES = [
+    "on",
+    ">operator-pw",
+    "resetkeys",
+    "~qu*",
+    "-@all",
+    "+get",
+    "+exists",
+    "+xlen",
+    "+xinfo|groups",
+    "+xinfo|consumers",
+    "+xpending",
+    "+xrange",
+    "+xrevrange",
+    "+time",
+    "+eval",
+    "+xadd",
+    "+xdel",
+    "+del",
+    "+ping",
+    "+cluster|slots",
+    "+cluster|shards",
+    "+cluster|nodes",
+    "+info",
+    "+hello",
+    "+readonly",
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +100,9 @@ def secured() -> Iterator[list[str]]:
             )
             admin.execute_command(
                 "ACL", "SETUSER", "consumer", *CONSUMER_RULES, target_nodes=target
+            )
+            admin.execute_command(
+                "ACL", "SETUSER", "operator", *OPERATOR_RULES, target_nodes=target
             )
             admin.execute_command(
                 "ACL", "SETUSER", "no-scripts", *CONSUMER_RULES, "-eval", target_nodes=target
@@ -101,6 +133,53 @@ def test_least_privilege_users_round_trip_without_denials(secured: list[str], qu
     finally:
         admin.close()
     assert not any(entries for entries in denials.values()), denials
+
+
+def _acl_denials(secured: list[str]) -> list[object]:
+    host, port = secured[0].rsplit(":", 1)
+    admin = RedisCluster(startup_nodes=[ClusterNode(host, int(port))], password=PASSWORD)
+    try:
+        denials = admin.execute_command("ACL", "LOG", target_nodes=RedisCluster.ALL_NODES)
+        admin.execute_command("ACL", "LOG", "RESET", target_nodes=RedisCluster.ALL_NODES)
+    finally:
+        admin.close()
+    return [entry for entries in denials.values() for entry in entries]
+
+
+def test_an_operator_user_inspects_tails_and_replays(secured: list[str], queue: str) -> None:
+    _acl_denials(secured)
+    with ami.Producer(queue, nodes=secured, shards=3, password=PASSWORD) as producer:
+        producer.send_many([b"a", b"b", b"c"])
+    with ami.Consumer(
+        queue,
+        consumer="c",
+        nodes=secured,
+        shards=3,
+        password=PASSWORD,
+        claim_idle=0.2,
+        max_deliveries=1,
+    ) as consumer:
+        drain(consumer, 3, ack=False)
+        wait_until(lambda: consumer.stats()["dead_lettered"] == 3, "three dead letters")
+    operator: dict[str, object] = {"username": "operator", "password": "operator-pw"}
+
+    stats = ami.inspect(queue, nodes=secured, **operator)  # type: ignore[arg-type]
+    entries = list(ami.ops.tail(queue, nodes=secured, count=5, **operator))  # type: ignore[arg-type]
+    with ami.DeadLetters(queue, nodes=secured, **operator) as dlq:  # type: ignore[arg-type]
+        letters = dlq.list()
+        replayed = dlq.replay()
+
+    assert (stats.length, stats.dead_letters, len(stats.shards)) == (0, 3, 3)
+    assert entries == []
+    assert sorted(letter.body for letter in letters) == [b"a", b"b", b"c"]
+    assert replayed == 3
+    assert _acl_denials(secured) == []
+
+
+def test_an_operator_with_a_wrong_password_fails_fast(secured: list[str], queue: str) -> None:
+    with pytest.raises(ami.ConnectError) as raised:
+        ami.inspect(queue, nodes=secured, username="operator", password="wr0ng-pw-never-shown")
+    assert "wr0ng-pw-never-shown" not in str(raised.value)
 
 
 def test_a_wrong_password_fails_fast_without_showing_it(secured: list[str], queue: str) -> None:

@@ -126,3 +126,21 @@ def test_unreadable_certificate_files_are_config_errors(tmp_path: Path) -> None:
     assert raised.value.option == "tls_ca_file"
     with pytest.raises(ami.ConfigError):
         ami.Producer("q", nodes=["127.0.0.1:1"], tls_cert_file=str(tmp_path / "c.pem"))
+
+
+def test_operations_reach_a_tls_cluster(tls_cluster: tuple[list[str], str], queue: str) -> None:
+    nodes, ca_file = tls_cluster
+    with ami.Producer(queue, nodes=nodes, shards=3, tls_ca_file=ca_file) as producer:
+        producer.send_many([b"x", b"y"])
+    seeds = [f"rediss://{node}" for node in nodes]
+
+    stats = ami.inspect(queue, nodes=seeds, tls_ca_file=ca_file)
+    entries = list(ami.ops.tail(queue, nodes=nodes, count=5, tls_ca_file=ca_file))
+    with ami.DeadLetters(queue, nodes=nodes, tls_ca_file=ca_file) as dlq:
+        dead_letters = dlq.count()
+
+    assert (stats.length, stats.exists, len(stats.shards)) == (2, True, 3)
+    assert sorted(entry.body or b"" for entry in entries) == [b"x", b"y"]
+    assert dead_letters == 0
+    with pytest.raises(ami.ConnectError):
+        ami.inspect(queue, nodes=nodes, connect_timeout=1.0)
