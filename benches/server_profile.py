@@ -14,28 +14,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 import uuid
+from typing import Any
+
+import redis
 
 import ami
-from ami._resp import connect
 
 # Commands the ack script runs; with it, their time is also counted under `eval`.
 SCRIPTED = {"xtrim", "xrange", "xlen", "xdel"}
-STAT = re.compile(r"cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)")
 
 
-def on_node(node: str, *command: str) -> bytes:
+def on_node(node: str, *command: str) -> Any:
     host, port = node.rsplit(":", 1)
-    with connect(host, int(port)) as conn:
-        return conn.command(*command)
+    with redis.Redis(host=host, port=int(port)) as conn:
+        return conn.execute_command(*command)
 
 
 def node_seconds(node: str) -> dict[str, float]:
     """Server time per command on one node, from INFO commandstats."""
-    reply = on_node(node, "INFO", "commandstats").decode()
-    return {name: int(usec) / 1e6 for name, _calls, usec in STAT.findall(reply)}
+    host, port = node.rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port)) as conn:
+        stats = conn.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(fields["usec"]) / 1e6 for name, fields in stats.items()
+    }
 
 
 def busy_seconds(per_command: dict[str, float]) -> float:

@@ -6,6 +6,7 @@ import uuid
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ami import _ami
 from ami.bench.config import SHARDS
 from ami.exceptions import ConfigError
 
@@ -35,12 +36,12 @@ def stream_names(queue: str, shards: int = SHARDS) -> list[str]:
     Returns:
         ``qu{i}_QUEUE`` for i in 0..shards-1.
     """
-    return [f"qu{{{i}}}_{queue}" for i in range(shards)]
+    return [_ami.stream_name(queue, i) for i in range(shards)]
 
 
 def group_name(queue: str) -> str:
     """The consumer group of `queue`: ``qu_QUEUE_group``."""
-    return f"qu_{queue}_group"
+    return _ami.group_name(queue)
 
 
 def import_redis_cluster() -> Any:
