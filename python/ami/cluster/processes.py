@@ -17,7 +17,7 @@ from .binary import SERVER_NAMES
 from .node import log
 
 if TYPE_CHECKING:
-    from ..cluster import LocalCluster
+    from .local_cluster import LocalCluster
 
 _PR_SET_PDEATHSIG = 1
 

@@ -10,7 +10,7 @@ from ami.exceptions import ClusterError
 from .node import _Node
 
 if TYPE_CHECKING:
-    from ..cluster import LocalCluster
+    from .local_cluster import LocalCluster
 
     _Cluster = TypeVar("_Cluster", bound=LocalCluster)
 

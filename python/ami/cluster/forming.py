@@ -1,6 +1,6 @@
 """Forming a cluster from running nodes: epochs, slots, MEET, replicas, convergence.
 
-:class:`_ClusterForming` sits between :class:`~ami._local_cluster.launch._NodeProcesses`
+:class:`_ClusterForming` sits between :class:`~ami.cluster.launch._NodeProcesses`
 and :class:`ami.cluster.LocalCluster`; its steps are methods so subclasses can override
 single steps (the fault tests' ``FixedPortCluster`` replaces ``_assign_slots``).
 """

@@ -7,9 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Log as ``<package>.cluster`` (``ami.cluster``), the module these helpers were split
-# out of, so logger names and filters that users configured keep working.
-log = logging.getLogger(__name__.split("._local_cluster", 1)[0] + ".cluster")
+# Every module logs as the package, ``ami.cluster``, the logger name users configure.
+log = logging.getLogger(__name__.rpartition(".")[0])
 
 _POLL_INTERVAL = 0.05
 _STOP_TIMEOUT = 5.0
