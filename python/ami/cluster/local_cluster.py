@@ -6,6 +6,7 @@ processes, :class:`~ami.cluster.forming._ClusterForming` joins them into a clust
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -17,12 +18,14 @@ from .._resp import RespError
 from .binary import find_server_binary
 from .config import TlsFiles, _validate
 from .forming import _ClusterForming
-from .node import _STOP_TIMEOUT, NodeStatus
+from .launch import DATA_DIR_PREFIX
+from .node import _STOP_TIMEOUT, NodeStatus, _Node
 from .processes import _detached_processes, _live_clusters, _parent_death_hook
-from .state import cluster_from_state, state_to_dict
 
 if TYPE_CHECKING:
     from typing import Self
+
+STATE_VERSION = 1
 
 
 class LocalCluster(_ClusterForming):
@@ -247,10 +250,23 @@ class LocalCluster(_ClusterForming):
         Returns:
             A JSON-compatible dict; see :meth:`from_dict`.
         """
-        return state_to_dict(self)
+        return {
+            "version": STATE_VERSION,
+            "server": self.server,
+            "server_name": self.server_name,
+            "server_version": self.server_version,
+            "host": self.host,
+            "masters": self.masters,
+            "replicas": self.replicas,
+            "node_timeout_ms": self.node_timeout_ms,
+            "data_dir": self.data_dir,
+            "owns_data_dir": self._owns_data_dir,
+            "seed": self.nodes[0] if self._nodes else None,
+            "nodes": [node.to_dict() for node in self._nodes],
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LocalCluster:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild a started cluster from :meth:`to_dict` output (e.g. a CLI state file).
 
         The returned cluster is not stopped at interpreter exit; call :meth:`stop`.
@@ -265,4 +281,26 @@ class LocalCluster(_ClusterForming):
         Raises:
             ClusterError: If ``data`` is not a valid cluster state.
         """
-        return cluster_from_state(cls, data)
+        try:
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"unsupported state version {data.get('version')!r}")
+            cluster = cls(
+                masters=int(data["masters"]),
+                replicas=int(data["replicas"]),
+                server=data.get("server"),
+                host=str(data["host"]),
+                node_timeout_ms=int(data.get("node_timeout_ms", 2000)),
+                data_dir=data.get("data_dir"),
+                detach=True,
+            )
+            cluster._nodes = [_Node.from_dict(item, cluster.host) for item in data["nodes"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterError(f"invalid cluster state: {exc}") from exc
+        cluster.server_name = str(data.get("server_name", ""))
+        cluster.server_version = str(data.get("server_version", ""))
+        # Never trust a state file to point rmtree at something we did not create.
+        cluster._owns_data_dir = bool(data.get("owns_data_dir")) and os.path.basename(
+            str(cluster.data_dir or "")
+        ).startswith(DATA_DIR_PREFIX)
+        cluster._started = True
+        return cluster
