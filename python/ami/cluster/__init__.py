@@ -5,10 +5,11 @@ without ``redis-cli``: slots are assigned with ``CLUSTER ADDSLOTSRANGE`` (``ADDS
 older servers), nodes are joined with ``CLUSTER MEET`` and replicas attached with
 ``CLUSTER REPLICATE``.
 
-The public names are the ones below; the modules behind them hold one step each:
+The names below are the public ones. Each module behind them has one job:
 ``local_cluster`` (:class:`LocalCluster`), ``forming`` (slots, MEET, replicas),
 ``launch`` (server processes), ``processes`` (pids, cleanup at exit), ``config``,
-``ports``, ``slots``, ``replies``, ``node`` and ``binary``.
+``ports``, ``slots``, ``replies``, ``node``, ``binary``, and ``resp``, the minimal RESP
+client the launcher uses to talk to servers before they form a cluster.
 
 Example:
     >>> with LocalCluster(masters=3, replicas=3) as cluster:

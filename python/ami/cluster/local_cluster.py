@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from ami.exceptions import ClusterError
 
-from .._resp import RespError
 from .binary import find_server_binary
 from .config import TlsFiles, _validate
 from .forming import _ClusterForming
 from .launch import DATA_DIR_PREFIX
 from .node import _STOP_TIMEOUT, NodeStatus, _Node
 from .processes import _detached_processes, _live_clusters, _parent_death_hook
+from .resp import RespError
 
 if TYPE_CHECKING:
     from typing import Self
