@@ -183,7 +183,7 @@ def test_three_masters(redis_cluster: Any) -> None:
 @needs_redis
 @pytest.mark.timeout(60)
 def test_resp_client(redis_cluster: Any) -> None:
-    resp = importlib.import_module(cluster_mod.__name__.rsplit(".", 1)[0] + "._resp")
+    resp = importlib.import_module(cluster_mod.__name__ + ".resp")
     with resp.connect(*_split(redis_cluster.seed), timeout=5) as conn:
         assert conn.command("PING") == b"PONG"
         assert conn.command("ECHO", b"\x00\r\n") == b"\x00\r\n"

@@ -10,7 +10,8 @@ from typing import Any
 
 import redis
 
-from ami.cluster import LocalCluster, _parent_death_hook, find_server_binary, slot_ranges
+from ami.cluster import LocalCluster, find_server_binary, slot_ranges
+from ami.cluster.processes import _parent_death_hook
 from ami.exceptions import ClusterError
 
 MIGRATE_BATCH = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._resp import RespConnection, RespError, connect
+from .resp import RespConnection, RespError, connect
 
 
 def _parse_info(reply: Any) -> dict[str, str]:

@@ -1,20 +1,12 @@
-"""Launch a throwaway local Redis Cluster for development, tests, demos and benchmarks.
+""":class:`LocalCluster`: start, inspect and stop a local cluster, and record it for later.
 
-Works with ``redis-server`` (7.0+) and ``valkey-server`` (8.x). The cluster is formed
-without ``redis-cli``: slots are assigned with ``CLUSTER ADDSLOTSRANGE`` (``ADDSLOTS`` on
-older servers), nodes are joined with ``CLUSTER MEET`` and replicas attached with
-``CLUSTER REPLICATE``.
-
-This module holds :class:`LocalCluster`, which orchestrates the steps implemented in
-``ami._local_cluster``, and re-exports the names other code imports from ``ami.cluster``.
-
-Example:
-    >>> with LocalCluster(masters=3, replicas=3) as cluster:
-    ...     print(cluster.seed)
+The steps live in its bases: :class:`~ami.cluster.launch._NodeProcesses` runs the server
+processes, :class:`~ami.cluster.forming._ClusterForming` joins them into a cluster.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -22,66 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from ami.exceptions import ClusterError
 
-from ._local_cluster.binary import SERVER_NAMES as SERVER_NAMES
-from ._local_cluster.binary import _embedded_candidates as _embedded_candidates
-from ._local_cluster.binary import embedded_server_binary as embedded_server_binary
-from ._local_cluster.binary import find_server_binary as find_server_binary
-from ._local_cluster.config import _EMPTY_CONFIG_VALUE as _EMPTY_CONFIG_VALUE
-from ._local_cluster.config import TlsFiles as TlsFiles
-from ._local_cluster.config import _quote as _quote
-from ._local_cluster.config import _validate as _validate
-from ._local_cluster.forming import _ClusterForming
-from ._local_cluster.launch import _SPAWN_ATTEMPTS as _SPAWN_ATTEMPTS
-from ._local_cluster.node import _CONNECT_TIMEOUT as _CONNECT_TIMEOUT
-from ._local_cluster.node import _LOG_TAIL_LINES as _LOG_TAIL_LINES
-from ._local_cluster.node import _POLL_INTERVAL as _POLL_INTERVAL
-from ._local_cluster.node import _STOP_TIMEOUT as _STOP_TIMEOUT
-from ._local_cluster.node import NodeStatus as NodeStatus
-from ._local_cluster.node import _Node as _Node
-from ._local_cluster.node import _tail as _tail
-from ._local_cluster.node import log as log
-from ._local_cluster.ports import BUS_PORT_OFFSET as BUS_PORT_OFFSET
-from ._local_cluster.ports import _port_free as _port_free
-from ._local_cluster.ports import pick_ports as pick_ports
-from ._local_cluster.processes import _PR_SET_PDEATHSIG as _PR_SET_PDEATHSIG
-from ._local_cluster.processes import _detached_processes as _detached_processes
-from ._local_cluster.processes import _live_clusters as _live_clusters
-from ._local_cluster.processes import _parent_death_hook as _parent_death_hook
-from ._local_cluster.processes import _pid_alive as _pid_alive
-from ._local_cluster.processes import _pid_exists as _pid_exists
-from ._local_cluster.processes import _process_cmdline as _process_cmdline
-from ._local_cluster.processes import _ps_command as _ps_command
-from ._local_cluster.processes import _stop_live_clusters as _stop_live_clusters
-from ._local_cluster.processes import is_server_process as is_server_process
-from ._local_cluster.replies import _known_node_ids as _known_node_ids
-from ._local_cluster.replies import _parse_info as _parse_info
-from ._local_cluster.replies import _query_role_and_state as _query_role_and_state
-from ._local_cluster.replies import _server_identity as _server_identity
-from ._local_cluster.replies import _text as _text
-from ._local_cluster.slots import _ADDSLOTS_CHUNK as _ADDSLOTS_CHUNK
-from ._local_cluster.slots import TOTAL_SLOTS as TOTAL_SLOTS
-from ._local_cluster.slots import SlotMap as SlotMap
-from ._local_cluster.slots import _add_slots as _add_slots
-from ._local_cluster.slots import _entry_node_id as _entry_node_id
-from ._local_cluster.slots import _slot_map as _slot_map
-from ._local_cluster.slots import slot_ranges as slot_ranges
-from ._local_cluster.state import DATA_DIR_PREFIX as DATA_DIR_PREFIX
-from ._local_cluster.state import STATE_VERSION as STATE_VERSION
-from ._local_cluster.state import _node_from_dict as _node_from_dict
-from ._local_cluster.state import _node_to_dict as _node_to_dict
-from ._local_cluster.state import cluster_from_state, state_to_dict
-from ._resp import RespError
+from .binary import find_server_binary
+from .config import TlsFiles, _validate
+from .forming import _ClusterForming
+from .launch import DATA_DIR_PREFIX
+from .node import _STOP_TIMEOUT, NodeStatus, _Node
+from .processes import _detached_processes, _live_clusters, _parent_death_hook
+from .resp import RespError
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = [
-    "ClusterError",
-    "LocalCluster",
-    "NodeStatus",
-    "embedded_server_binary",
-    "find_server_binary",
-]
+STATE_VERSION = 1
 
 
 class LocalCluster(_ClusterForming):
@@ -306,10 +250,23 @@ class LocalCluster(_ClusterForming):
         Returns:
             A JSON-compatible dict; see :meth:`from_dict`.
         """
-        return state_to_dict(self)
+        return {
+            "version": STATE_VERSION,
+            "server": self.server,
+            "server_name": self.server_name,
+            "server_version": self.server_version,
+            "host": self.host,
+            "masters": self.masters,
+            "replicas": self.replicas,
+            "node_timeout_ms": self.node_timeout_ms,
+            "data_dir": self.data_dir,
+            "owns_data_dir": self._owns_data_dir,
+            "seed": self.nodes[0] if self._nodes else None,
+            "nodes": [node.to_dict() for node in self._nodes],
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LocalCluster:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild a started cluster from :meth:`to_dict` output (e.g. a CLI state file).
 
         The returned cluster is not stopped at interpreter exit; call :meth:`stop`.
@@ -324,4 +281,26 @@ class LocalCluster(_ClusterForming):
         Raises:
             ClusterError: If ``data`` is not a valid cluster state.
         """
-        return cluster_from_state(cls, data)
+        try:
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"unsupported state version {data.get('version')!r}")
+            cluster = cls(
+                masters=int(data["masters"]),
+                replicas=int(data["replicas"]),
+                server=data.get("server"),
+                host=str(data["host"]),
+                node_timeout_ms=int(data.get("node_timeout_ms", 2000)),
+                data_dir=data.get("data_dir"),
+                detach=True,
+            )
+            cluster._nodes = [_Node.from_dict(item, cluster.host) for item in data["nodes"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterError(f"invalid cluster state: {exc}") from exc
+        cluster.server_name = str(data.get("server_name", ""))
+        cluster.server_version = str(data.get("server_version", ""))
+        # Never trust a state file to point rmtree at something we did not create.
+        cluster._owns_data_dir = bool(data.get("owns_data_dir")) and os.path.basename(
+            str(cluster.data_dir or "")
+        ).startswith(DATA_DIR_PREFIX)
+        cluster._started = True
+        return cluster

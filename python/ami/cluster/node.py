@@ -1,4 +1,5 @@
-"""Node records shared by the launcher modules: a node's status and its bookkeeping."""
+"""Node records shared by the launcher modules: a node's status, its bookkeeping, and its
+entry in a state file."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-# Log as ``<package>.cluster`` (``ami.cluster``), the module these helpers were split
-# out of, so logger names and filters that users configured keep working.
-log = logging.getLogger(__name__.split("._local_cluster", 1)[0] + ".cluster")
+# Every module logs as the package, ``ami.cluster``, the logger name users configure.
+log = logging.getLogger(__name__.rpartition(".")[0])
 
 _POLL_INTERVAL = 0.05
 _STOP_TIMEOUT = 5.0
@@ -55,6 +56,36 @@ class _Node:
     @property
     def log_path(self) -> Path:
         return Path(self.dir) / "node.log"
+
+    def to_dict(self) -> dict[str, Any]:
+        """This node's entry in :meth:`LocalCluster.to_dict`; the process handle stays out."""
+        return {
+            "address": self.address,
+            "port": self.port,
+            "pid": self.pid,
+            "role": self.role,
+            "node_id": self.node_id,
+            "dir": self.dir,
+        }
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any], host: str) -> _Node:
+        """Read an entry written by :meth:`to_dict`.
+
+        Raises:
+            KeyError, TypeError, ValueError: If ``item`` is not such an entry.
+        """
+        role = str(item["role"])
+        if role not in ("master", "replica"):
+            raise ValueError(f"unknown node role {role!r}")
+        return cls(
+            host=host,
+            port=int(item["port"]),
+            role=role,
+            dir=str(item["dir"]),
+            pid=int(item["pid"]),
+            node_id=str(item.get("node_id", "")),
+        )
 
 
 def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:

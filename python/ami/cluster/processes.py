@@ -11,13 +11,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .binary import SERVER_NAMES
 from .node import log
-
-if TYPE_CHECKING:
-    from ..cluster import LocalCluster
 
 _PR_SET_PDEATHSIG = 1
 
@@ -117,7 +114,12 @@ def _parent_death_hook() -> Callable[[], None] | None:
     return hook
 
 
-_live_clusters: set[LocalCluster] = set()
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+# Clusters to stop at exit, so a forgotten stop() leaves no servers behind.
+_live_clusters: set[_Stoppable] = set()
 # Detached servers outlive their LocalCluster object; keeping their Popen handles stops
 # the garbage collector from warning "subprocess is still running" for each of them.
 _detached_processes: list[subprocess.Popen[bytes]] = []

@@ -1,6 +1,6 @@
 """Forming a cluster from running nodes: epochs, slots, MEET, replicas, convergence.
 
-:class:`_ClusterForming` sits between :class:`~ami._local_cluster.launch._NodeProcesses`
+:class:`_ClusterForming` sits between :class:`~ami.cluster.launch._NodeProcesses`
 and :class:`ami.cluster.LocalCluster`; its steps are methods so subclasses can override
 single steps (the fault tests' ``FixedPortCluster`` replaces ``_assign_slots``).
 """
@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from ami.exceptions import ClusterError
 
-from .._resp import RespConnection, RespError, connect
 from .launch import _NodeProcesses
 from .node import _CONNECT_TIMEOUT, _POLL_INTERVAL, log
 from .replies import _known_node_ids, _parse_info, _server_identity, _text
+from .resp import RespConnection, RespError, connect
 from .slots import SlotMap, _add_slots, _slot_map, slot_ranges
 
 

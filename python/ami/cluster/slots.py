@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._resp import RespConnection, RespError
+from .resp import RespConnection, RespError
 
 TOTAL_SLOTS = 16384
 

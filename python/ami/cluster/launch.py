@@ -19,15 +19,16 @@ from typing import Any
 
 from ami.exceptions import ClusterError
 
-from .._resp import RespError, connect
 from .config import TlsFiles, render_config
 from .node import _CONNECT_TIMEOUT, _POLL_INTERVAL, NodeStatus, _Node, _tail, log
 from .ports import pick_ports
 from .processes import _pid_alive, is_server_process
 from .replies import _query_role_and_state
-from .state import DATA_DIR_PREFIX
+from .resp import RespError, connect
 
 _SPAWN_ATTEMPTS = 3
+# Names the temporary data dirs the launcher creates and so may remove.
+DATA_DIR_PREFIX = "ami-cluster-"
 
 
 class _NodeProcesses:
