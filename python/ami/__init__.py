@@ -10,6 +10,7 @@ from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
 from ami._dead_letters import DeadLetter, DeadLetters
 from ami._inspect import ConsumerStats, QueueStats, ShardStats, inspect
+from ami._options import ConsumerOptions, ProducerOptions
 from ami._producer import Producer
 from ami._shutdown import shutdown_on_signals
 from ami.cluster import LocalCluster
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "Consumer",
+    "ConsumerOptions",
     "ConsumerStats",
     "DeadLetter",
     "DeadLetteredError",
@@ -53,6 +55,7 @@ __all__ = [
     "MessageTooLargeError",
     "OperationTimeout",
     "Producer",
+    "ProducerOptions",
     "QueueStats",
     "ServerError",
     "ShardStats",
