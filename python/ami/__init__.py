@@ -8,6 +8,7 @@ from ami._ami import Message, __version__
 from ami._async_consumer import AsyncConsumer
 from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
+from ami._options import ConnectionOptions, ConsumerOptions, ProducerOptions
 from ami._producer import Producer
 from ami._shutdown import shutdown_on_signals
 from ami.cluster import LocalCluster
@@ -38,7 +39,9 @@ __all__ = [
     "ClusterError",
     "ConfigError",
     "ConnectError",
+    "ConnectionOptions",
     "Consumer",
+    "ConsumerOptions",
     "ConsumerStats",
     "DeadLetter",
     "DeadLetteredError",
@@ -52,6 +55,7 @@ __all__ = [
     "MessageTooLargeError",
     "OperationTimeout",
     "Producer",
+    "ProducerOptions",
     "QueueStats",
     "ServerError",
     "ShardStats",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ami import _ami
 from ami._async_client import AsyncClient
 from ami._consumer import Consumer, Message
-from ami._errors import ErrorHandler
+from ami._options import ConsumerOptions, refuse_unknown
 from ami.exceptions import OperationTimeout
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Longest wait one worker thread makes before the loop looks again (and sees a cancel).
 _WAIT_SLICE = 0.25
@@ -27,47 +32,16 @@ class AsyncConsumer(AsyncClient[Consumer]):
 
     Args:
         name: Queue name.
-        consumer: This consumer's name in the group. Every other option is that of
-            `Consumer`, with the same meaning and default.
+        consumer: This consumer's name in the group.
+        **options: Any keys of `ConsumerOptions`, as for `Consumer`.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        consumer: str,
-        nodes: str | Iterable[str] = "127.0.0.1:7001",
-        shards: int = 10,
-        prefetch_count: int = 100,
-        block: float | None = 1.0,
-        pending_buffer_size: int = 1_000_000,
-        pipe_buffer_size: int = 50_000,
-        pipe_period: float = 0.001,
-        ack_timeout: float = 60.0,
-        claim_idle: float | None = 60.0,
-        max_deliveries: int | None = 10,
-        check_shards: bool = True,
-        trim_acked: bool = True,
-        connect_timeout: float = 5.0,
-        response_timeout: float = 30.0,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
-        tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None,
-        tls_key_file: str | None = None,
-        tls_insecure_skip_verify: bool = False,
-        on_error: ErrorHandler | None = None,
-    ) -> None:
-        # Every keyword is passed on as it is: the sync client validates and documents it.
-        options: dict[str, Any] = {
-            k: v for k, v in locals().items() if k not in ("self", "name", "__class__")
-        }
+    def __init__(self, name: str, *, consumer: str, **options: Unpack[ConsumerOptions]) -> None:
+        # Values are checked by the sync client when `start` creates it.
+        refuse_unknown("AsyncConsumer", options, ConsumerOptions.__optional_keys__)
         self.name = name
         self.consumer = consumer
-        self._prefetch_count = prefetch_count
-        self._ack_timeout = ack_timeout
-        super().__init__("consumer", functools.partial(Consumer, name, **options))
+        super().__init__("consumer", lambda: Consumer(name, consumer=consumer, **options))
 
     async def consume(self, max_messages: int = 1000, timeout: float | None = 1.0) -> list[Message]:
         """As `Consumer.consume`, awaited.
@@ -100,7 +74,7 @@ class AsyncConsumer(AsyncClient[Consumer]):
 
     async def _iterate(self) -> AsyncIterator[Message]:
         while True:
-            batch = await self.consume(self._prefetch_count, timeout=None)
+            batch = await self.consume(self._started()._prefetch_count, timeout=None)
             if not batch:
                 return
             for message in batch:
@@ -113,18 +87,19 @@ class AsyncConsumer(AsyncClient[Consumer]):
     async def ack_many(self, messages: Iterable[Message]) -> int:
         """Queues the acks of many messages; returns how many."""
         core = self._started()._core
+        ack_timeout = core.ack_timeout
         pending = list(messages)
         total = len(pending)
         pending = pending[core.try_ack_many(pending) :]
-        deadline = time.monotonic() + self._ack_timeout
+        deadline = time.monotonic() + ack_timeout
         while pending:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise OperationTimeout(
                     f"queueing acks ({len(pending)} of {total} not queued: the ack buffer of "
                     "pending_buffer_size stayed full; those messages stay pending) timed out "
-                    f"after {self._ack_timeout}s",
-                    self._ack_timeout,
+                    f"after {ack_timeout}s",
+                    ack_timeout,
                 )
             await asyncio.to_thread(core.wait_for_ack_space, min(_WAIT_SLICE, left))
             pending = pending[core.try_ack_many(pending) :]

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import sys
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ami import _ami
 from ami._async_client import AsyncClient
-from ami._errors import ErrorHandler
+from ami._options import ProducerOptions, refuse_unknown
 from ami._producer import Body, Producer
+from ami.exceptions import OperationTimeout
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # How long one wait for buffer space may hold a worker thread before it looks again.
 _SPACE_WAIT = 0.1
@@ -23,67 +31,47 @@ class AsyncProducer(AsyncClient[Producer]):
     ``async with ami.AsyncProducer(...) as producer``, or call `start` first.
 
     Args:
-        name: Queue name. Every other option is that of `Producer`, with the same
-            meaning and default.
+        name: Queue name.
+        **options: Any keys of `ProducerOptions`, as for `Producer`.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        nodes: str | Iterable[str] = "127.0.0.1:7001",
-        shards: int = 10,
-        pending_buffer_size: int = 1_000_000,
-        pending_buffer_bytes: int = 512 * 1024 * 1024,
-        pipe_buffer_size: int = 50_000,
-        pipe_buffer_bytes: int = 16 * 1024 * 1024,
-        max_message_bytes: int = 16 * 1024 * 1024,
-        pipe_period: float = 0.001,
-        max_in_flight: int = 8,
-        delivery_timeout: float = 120.0,
-        create_group: bool = True,
-        check_shards: bool = True,
-        wait_replicas: int = 0,
-        wait_timeout: float = 1.0,
-        balance_masters: bool = False,
-        connect_timeout: float = 5.0,
-        response_timeout: float = 30.0,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
-        tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None,
-        tls_key_file: str | None = None,
-        tls_insecure_skip_verify: bool = False,
-        on_error: ErrorHandler | None = None,
-        exit_timeout: float = 10.0,
-    ) -> None:
-        # Every keyword is passed on as it is: the sync client validates and documents it.
-        options: dict[str, Any] = {
-            k: v for k, v in locals().items() if k not in ("self", "name", "__class__")
-        }
+    def __init__(self, name: str, **options: Unpack[ProducerOptions]) -> None:
+        # Values are checked by the sync client when `start` creates it.
+        refuse_unknown("AsyncProducer", options, ProducerOptions.__optional_keys__)
         self.name = name
-        super().__init__("producer", functools.partial(Producer, name, **options))
+        super().__init__("producer", lambda: Producer(name, **options))
 
     async def send(self, body: Body) -> None:
-        """Queues one message; waits without blocking the loop while the buffer is full."""
+        """Queues one message; waits without blocking the loop while the buffer is full.
+
+        Raises:
+            OperationTimeout: The buffer stayed full for `send_timeout`.
+        """
         core = self._started()._core
+        waiting_since = time.monotonic()
         while not core.try_send(body):
-            await asyncio.to_thread(core.wait_for_space, _SPACE_WAIT)
+            await _wait_for_space(core, waiting_since)
 
     async def send_many(self, bodies: Iterable[Body]) -> int:
         """Queues many messages; waits without blocking the loop while the buffer is full.
 
         Returns:
             How many messages were queued.
+
+        Raises:
+            OperationTimeout: The buffer stayed full for `send_timeout`; the messages
+                before the one that found no room were queued.
         """
         core = self._started()._core
         pending = list(bodies)
         total = len(pending)
         pending = pending[core.try_send_many(pending) :]
+        waiting_since = time.monotonic()
         while pending:
-            await asyncio.to_thread(core.wait_for_space, _SPACE_WAIT)
-            pending = pending[core.try_send_many(pending) :]
+            await _wait_for_space(core, waiting_since)
+            if queued := core.try_send_many(pending):
+                pending = pending[queued:]
+                waiting_since = time.monotonic()
         return total
 
     def __len__(self) -> int:
@@ -91,3 +79,16 @@ class AsyncProducer(AsyncClient[Producer]):
 
     def __repr__(self) -> str:
         return f"<ami.AsyncProducer {self.name!r} {'closed' if self.closed else 'open'}>"
+
+
+async def _wait_for_space(core: _ami.ProducerCore, waiting_since: float) -> None:
+    """Waits one slice for buffer space, or raises once it has waited `send_timeout`."""
+    wait = _SPACE_WAIT
+    if core.send_timeout is not None:
+        left = waiting_since + core.send_timeout - time.monotonic()
+        if left <= 0:
+            raise OperationTimeout(
+                f"send (buffer full) timed out after {core.send_timeout}s", core.send_timeout
+            )
+        wait = min(wait, left)
+    await asyncio.to_thread(core.wait_for_space, wait)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ami import _ami
-from ami._errors import ErrorHandler, ErrorPump
+from ami._errors import ErrorPump
+from ami._options import ConsumerOptions, refuse_unknown
 from ami._seeds import seed_list
 from ami.exceptions import ClientClosedError, OperationTimeout
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Message = _ami.Message
 
@@ -27,114 +35,24 @@ class Consumer:
     Args:
         name: Queue name.
         consumer: This consumer's name in the group; unique among running consumers.
-        nodes: Seed nodes, as for `Producer`.
-        shards: Number of shard streams; must match the producers.
-        prefetch_count: Most entries read from one shard per XREADGROUP. The prefetch
-            holds up to about ``2 * shards + 1`` reads (2,100 entries with the
-            defaults). Bigger is faster and uses more memory.
-        block: Seconds a read waits on an idle shard (XREADGROUP BLOCK); 0 or None
-            polls instead. Longer blocks mean fewer idle round trips but a slower `stop`.
-        pending_buffer_size: Most acks held before `ack` blocks. `ack` waits for room
-            for up to `ack_timeout`, then raises `OperationTimeout`; an ack is never
-            dropped silently. Acks not yet written when a process dies are lost, and their
-            messages are delivered again.
-        pipe_buffer_size: Most ids per ack write to one stream.
-        pipe_period: Seconds acks may gather before they are written.
-        ack_timeout: Seconds an ack may wait for room in a full ack buffer (then `ack`
-            raises `OperationTimeout`), and seconds an ack batch may spend retrying before
-            it is reported and given up (its messages stay pending and come back).
-        claim_idle: Seconds after which a message pending with another consumer of the
-            group (one that died, or hangs) is claimed by this one and delivered again;
-            this consumer's own messages are claimed back only once the application has
-            held them this long without an ack, never while they wait in the prefetch.
-            Shorter recovers faster but re-delivers messages whose handlers are merely
-            slow; call `touch` to keep a message longer. None never claims (the Go
-            ami's behaviour).
-        max_deliveries: Deliveries after which a message is moved to the dead-letter
-            stream ``qu{i}:dlq:NAME`` (with its body, delivery count and original id)
-            and acked off the queue, all or nothing, so a poison message cannot loop
-            forever. Reads that never reached the application do not count. None
-            redelivers forever.
-        check_shards: As for `Producer`.
-        trim_acked: Delete the acked entries at the head of the stream (up to its first
-            entry that is not in the batch) with one ``XTRIM``, and XDEL only the rest,
-            in one server script per batch. It deletes exactly the ids plain XACK+XDEL
-            would, at a fraction of the server's cost (XDEL scans a stream node per id):
-            the script reads one entry per read of the consumer, to check that the
-            acked entries of that read still sit at the head of the stream. False sends
-            plain XACK+XDEL, as the Go ami does; a server that refuses scripts (no
-            ``+eval``) gets that anyway.
-        username, password, tls, tls_ca_file, tls_cert_file, tls_key_file,
-        tls_insecure_skip_verify: As for `Producer`.
-        connect_timeout: Seconds to reach the cluster at start.
-        username: ACL user for seeds whose URL carries no credentials.
-        password: Password (with `username`, or for ``requirepass``). It never appears
-            in `repr`, exceptions or logs.
-        response_timeout: Seconds to wait for one reply (blocking reads add `block`).
-        on_error: Called from a background thread with each `AmiError` met in the
-            background. Default: a warning on the ``ami`` logger.
+        **options: Any keys of `ConsumerOptions` (where the cluster is, prefetch, acks,
+            claims, dead letters, TLS, `on_error`), each documented there with its
+            default and trade-off.
 
     Raises:
         ConfigError: An option is invalid.
         ConnectError: The cluster could not be reached within `connect_timeout`.
     """
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        consumer: str,
-        nodes: str | Iterable[str] = "127.0.0.1:7001",
-        shards: int = 10,
-        prefetch_count: int = 100,
-        block: float | None = 1.0,
-        pending_buffer_size: int = 1_000_000,
-        pipe_buffer_size: int = 50_000,
-        pipe_period: float = 0.001,
-        ack_timeout: float = 60.0,
-        claim_idle: float | None = 60.0,
-        max_deliveries: int | None = 10,
-        check_shards: bool = True,
-        trim_acked: bool = True,
-        connect_timeout: float = 5.0,
-        response_timeout: float = 30.0,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
-        tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None,
-        tls_key_file: str | None = None,
-        tls_insecure_skip_verify: bool = False,
-        on_error: ErrorHandler | None = None,
-    ) -> None:
+    def __init__(self, name: str, *, consumer: str, **options: Unpack[ConsumerOptions]) -> None:
+        refuse_unknown("Consumer", options, ConsumerOptions.__optional_keys__)
         self.name = name
         self.consumer = consumer
-        self._prefetch_count = prefetch_count
-        self._core = _ami.ConsumerCore(
-            name,
-            consumer=consumer,
-            nodes=seed_list(nodes),
-            shards=shards,
-            prefetch_count=prefetch_count,
-            block=block,
-            pending_buffer_size=pending_buffer_size,
-            pipe_buffer_size=pipe_buffer_size,
-            pipe_period=pipe_period,
-            ack_timeout=ack_timeout,
-            claim_idle=claim_idle,
-            max_deliveries=max_deliveries,
-            check_shards=check_shards,
-            trim_acked=trim_acked,
-            connect_timeout=connect_timeout,
-            response_timeout=response_timeout,
-            username=username,
-            password=password,
-            tls=tls,
-            tls_ca_file=tls_ca_file,
-            tls_cert_file=tls_cert_file,
-            tls_key_file=tls_key_file,
-            tls_insecure_skip_verify=tls_insecure_skip_verify,
-        )
+        on_error = options.pop("on_error", None)
+        if "nodes" in options:
+            options["nodes"] = seed_list(options["nodes"])
+        self._core = _ami.ConsumerCore(name, consumer=consumer, **options)
+        self._prefetch_count = self._core.prefetch_count
         self._errors = ErrorPump(self._core, on_error)
 
     def consume(self, max_messages: int = 1000, timeout: float | None = 1.0) -> list[Message]:

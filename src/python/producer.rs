@@ -145,6 +145,14 @@ impl ProducerCorePy {
         self.producer.is_closed()
     }
 
+    #[getter]
+    fn send_timeout(&self) -> Option<f64> {
+        self.producer
+            .options()
+            .send_timeout
+            .map(|t| t.as_secs_f64())
+    }
+
     fn __len__(&self) -> usize {
         self.producer.unconfirmed().0
     }
