@@ -12,7 +12,6 @@ from ami._options import ConnectionOptions, ConsumerOptions, ProducerOptions
 from ami._producer import Producer
 from ami._shutdown import shutdown_on_signals
 from ami.cluster import LocalCluster
-from ami.ops import ConsumerStats, DeadLetter, DeadLetters, QueueStats, ShardStats, inspect
 from ami.exceptions import (
     AmiError,
     ClientClosedError,
@@ -30,6 +29,7 @@ from ami.exceptions import (
     TransientError,
     UnsupportedServerError,
 )
+from ami.ops import ConsumerStats, DeadLetter, DeadLetters, QueueStats, ShardStats, inspect
 
 __all__ = [
     "AmiError",

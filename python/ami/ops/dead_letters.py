@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import builtins
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,15 @@ from ami import _ami
 from ami.exceptions import ClientClosedError, ConfigError
 from ami.ops._admin import open_admin
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 if TYPE_CHECKING:
     from typing import Self
 
-    from typing_extensions import Unpack
-
-    from ami._ami import LetterRow
+    from ami._ami import _LetterRow
     from ami._options import ConnectionOptions
 
 __all__ = ["DeadLetter", "DeadLetters", "parse_id"]
@@ -235,7 +239,7 @@ class DeadLetters:
             raise ClientClosedError("DeadLetters is closed")
         return self._admin
 
-    def _letter(self, row: LetterRow) -> DeadLetter:
+    def _letter(self, row: _LetterRow) -> DeadLetter:
         shard, entry_id, body, reason, deliveries, original_id, original_stream = row
         return DeadLetter(
             id=entry_id,

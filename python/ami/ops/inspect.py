@@ -11,16 +11,20 @@ live queue::
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ami import _ami
 from ami.ops._admin import open_admin
 
-if TYPE_CHECKING:
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ami._ami import GroupRow, ShardRow
+if TYPE_CHECKING:
+    from ami._ami import _GroupRow, _ShardRow
     from ami._options import ConnectionOptions
 
 __all__ = ["ConsumerStats", "QueueStats", "ShardStats", "inspect"]
@@ -138,14 +142,14 @@ def inspect(
     return _total(name, _ami.group_name(name), [_shard(row) for row in rows], exists)
 
 
-def _shard(row: ShardRow) -> ShardStats:
+def _shard(row: _ShardRow) -> ShardStats:
     stream, length, dead_letters, group = row
     if group is None:
         return ShardStats(stream, length, 0, 0, None, [], None, dead_letters)
     return _shard_with_group(stream, length, dead_letters, group)
 
 
-def _shard_with_group(stream: str, length: int, dead_letters: int, group: GroupRow) -> ShardStats:
+def _shard_with_group(stream: str, length: int, dead_letters: int, group: _GroupRow) -> ShardStats:
     last_delivered, pending, lag, oldest_age_ms, consumers = group
     return ShardStats(
         stream=stream,

@@ -4,15 +4,19 @@ prints them. It reads with ``XRANGE``: nothing is taken from the consumer group.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from ami.ops._admin import open_admin
 
-if TYPE_CHECKING:
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
     from typing_extensions import Unpack
 
+if TYPE_CHECKING:
     from ami._options import ConnectionOptions
 
 __all__ = ["TailEntry", "tail"]
