@@ -15,8 +15,9 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami import cli
-from ami._cli_queue import format_body, format_duration
 from ami._inspect import inspect
+from ami.cli.output import format_body, format_duration
+from ami.cli.state_file import DEFAULT_STATE_FILE
 from helpers import drain, stream_names, total_length
 
 SHARDS = 3
@@ -213,10 +214,10 @@ def test_no_nodes_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_broken_state_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / cli.DEFAULT_STATE_FILE).write_text("{not json")
+    (tmp_path / DEFAULT_STATE_FILE).write_text("{not json")
 
     assert cli.main(["stats", "q"]) == 2
-    assert cli.DEFAULT_STATE_FILE in capsys.readouterr().err
+    assert DEFAULT_STATE_FILE in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- tail

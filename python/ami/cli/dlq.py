@@ -1,4 +1,4 @@
-"""Dead-letter commands of the CLI: ``ami dlq list``, ``ami dlq replay``, ``ami dlq purge``.
+"""Dead-letter commands: ``ami dlq list``, ``ami dlq replay``, ``ami dlq purge``.
 
 They find the cluster like the queue commands (``--nodes``, ``$AMI_NODES``, or the
 cluster of ``ami cluster up``) and report mistakes the same way.
@@ -11,17 +11,11 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from ._cli_queue import (
-    EXIT_OK,
-    Row,
-    _add_queue_options,
-    _queue_command,
-    _table,
-    format_body,
-    resolve_nodes,
-)
-from ._cli_types import non_negative_int
-from ._dead_letters import DeadLetter, DeadLetters, parse_id
+from .._dead_letters import DeadLetter, DeadLetters, parse_id
+from .arg_types import non_negative_int
+from .errors import EXIT_OK, UsageError
+from .output import Row, preview, table
+from .queue_options import add_queue_options, queue_command, resolve_nodes
 
 # Longest body shown in the table of `ami dlq list`, in characters.
 BODY_PREVIEW = 60
@@ -52,12 +46,12 @@ def add_dlq_commands(commands: Any) -> None:
         help="show the oldest dead letters",
         description="Show the oldest dead letters over all shards, without removing them.",
     )
-    _add_queue_options(listing)
+    add_queue_options(listing)
     listing.add_argument(
         "--limit", type=non_negative_int, default=100, help="at most this many (default: 100)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(handler=_queue_command(_list))
+    listing.set_defaults(handler=queue_command(_list))
 
     replay = actions.add_parser(
         "replay",
@@ -66,10 +60,10 @@ def add_dlq_commands(commands: Any) -> None:
         "remove them from the dead letters, each atomically.",
         epilog=_IDS_EPILOG,
     )
-    _add_queue_options(replay)
+    add_queue_options(replay)
     replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")
-    replay.set_defaults(handler=_queue_command(_replay))
+    replay.set_defaults(handler=queue_command(_replay))
 
     purge = actions.add_parser(
         "purge",
@@ -77,11 +71,11 @@ def add_dlq_commands(commands: Any) -> None:
         description="Delete the given dead letters, or with --all --yes every one.",
         epilog=_IDS_EPILOG,
     )
-    _add_queue_options(purge)
+    add_queue_options(purge)
     purge.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to delete")
     purge.add_argument("--all", action="store_true", help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="confirm --all")
-    purge.set_defaults(handler=_queue_command(_purge))
+    purge.set_defaults(handler=queue_command(_purge))
 
 
 # --------------------------------------------------------------------------- list
@@ -119,25 +113,11 @@ def format_dead_letters(letters: list[DeadLetter]) -> list[str]:
             str(letter.deliveries),
             letter.reason or "-",
             letter.original_id or "-",
-            preview(letter.body),
+            preview(letter.body, BODY_PREVIEW),
         )
         for letter in letters
     ]
-    return _table(rows)
-
-
-def preview(body: bytes, width: int = BODY_PREVIEW) -> str:
-    """A body as one short line: printable UTF-8 as is, else its repr; cut to `width`.
-
-    Args:
-        body: The body.
-        width: The longest result, in characters (at least 4).
-
-    Returns:
-        The text, ending in ``...`` if it was cut.
-    """
-    text = format_body(body) if body else "''"
-    return text if len(text) <= width else text[: max(width, 4) - 3] + "..."
+    return table(rows)
 
 
 # --------------------------------------------------------------------------- replay, purge
@@ -188,6 +168,4 @@ def _letters(count: int) -> str:
 
 
 def _usage(message: str) -> NoReturn:
-    from .cli import UsageError  # cli imports this module: import it at call time
-
     raise UsageError(message)

@@ -1,0 +1,93 @@
+"""The options every queue command takes, and how they become a cluster and a queue.
+
+Every queue command finds the cluster the same way: ``--nodes``, else ``$AMI_NODES``, else
+the cluster recorded by ``ami cluster up`` in ``.ami-cluster.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from pathlib import Path
+
+from .._inspect import validate_name, validate_shards
+from ..exceptions import ConfigError
+from .arg_types import positive_float
+from .errors import UsageError
+from .parser import Handler
+from .state_file import DEFAULT_STATE_FILE, load_cluster
+
+NODES_ENV = "AMI_NODES"
+DEFAULT_TIMEOUT = 5.0
+
+
+def add_queue_options(parser: argparse.ArgumentParser) -> None:
+    """Add NAME, ``--shards``, ``--nodes`` and ``--timeout`` to a queue command.
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument("name", metavar="NAME", help="queue name")
+    parser.add_argument(
+        "--shards", type=int, default=10, help="the queue's shard count (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--nodes",
+        metavar="HOST:PORT[,HOST:PORT]",
+        help=f"seed nodes (default: ${NODES_ENV}, else the cluster of 'ami cluster up')",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to connect and per request (default: %(default)s)",
+    )
+
+
+def queue_command(run: Handler) -> Handler:
+    """Wrap a handler so that invalid names and options are usage errors (exit 2).
+
+    Args:
+        run: The handler of a command with `add_queue_options`.
+
+    Returns:
+        The handler that checks NAME and ``--shards`` first.
+    """
+
+    @functools.wraps(run)
+    def handle(args: argparse.Namespace) -> int:
+        try:
+            validate_name(args.name)
+            validate_shards(args.shards)
+            return run(args)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+
+    return handle
+
+
+def resolve_nodes(option: str | None) -> str:
+    """The seed nodes to use: the option, else ``$AMI_NODES``, else the state file.
+
+    Args:
+        option: The value of ``--nodes``, if given.
+
+    Returns:
+        Comma-separated seed nodes.
+
+    Raises:
+        ConfigError: No nodes were given and no state file exists.
+        UsageError: The state file cannot be read.
+    """
+    nodes = (option or os.environ.get(NODES_ENV, "")).strip()
+    if nodes:
+        return nodes
+    state_file = Path(DEFAULT_STATE_FILE)
+    if state_file.exists():
+        return ",".join(load_cluster(state_file).nodes)
+    raise ConfigError(
+        f"no cluster given: pass --nodes HOST:PORT, set {NODES_ENV}, "
+        "or start one with 'python -m ami cluster up'",
+        "nodes",
+    )
