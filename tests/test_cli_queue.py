@@ -172,7 +172,7 @@ def test_bad_name_subprocess(nodes: list[str]) -> None:
     status, out, err = _run("stats", "a{b}", nodes=nodes)
 
     assert (status, out) == (2, "")
-    assert err.startswith("ami: error: invalid name") and err.count("\n") == 1
+    assert err.startswith("python -m ami: error: invalid name") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_unreachable_nodes_fail_with_one_line(queue: str) -> None:
     status, out, err = _run("stats", queue, "--nodes", address)
 
     assert (status, out) == (1, "")
-    assert err.startswith("ami: error: ConnectError: ") and address in err
+    assert err.startswith("python -m ami: error: ConnectError: ") and address in err
     assert err.count("\n") == 1
 
 

@@ -4,6 +4,7 @@ what it raised into one line on stderr and an exit status."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -14,26 +15,32 @@ from .cluster import add_cluster_commands
 from .demo import add_demo_command
 from .dlq import add_dlq_commands
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from .parser import Handler
+from .parser import Handler, VersionAction
 from .queue import add_queue_commands
 
 
-def run() -> None:
-    """The ``ami`` command: SIGTERM exits as Ctrl-C does, so nothing accepted is lost."""
+def run(prog: str | None = None) -> None:
+    """The ``ami`` command: SIGTERM exits as Ctrl-C does, so nothing accepted is lost.
+
+    Args:
+        prog: The program name in usage lines and messages; default the name it was run
+            by (the basename of ``sys.argv[0]``).
+    """
     shutdown_on_signals()
-    raise SystemExit(main())
+    raise SystemExit(main(prog=prog or os.path.basename(sys.argv[0])))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "ami") -> int:
     """Run the CLI.
 
     Args:
         argv: Arguments without the program name; default ``sys.argv[1:]``.
+        prog: The program name in usage lines and messages.
 
     Returns:
         The process exit status: 0 on success, 1 on failure, 2 on usage errors.
     """
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -42,20 +49,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(prog, str(exc), EXIT_USAGE)
     except AmiError as exc:
-        return _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
+        return _fail(prog, f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail(prog, "interrupted", EXIT_INTERRUPTED)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "ami") -> argparse.ArgumentParser:
     """Build the argument parser with every command group.
 
+    Args:
+        prog: The program name in usage lines and messages.
+
     Returns:
-        The top-level parser; parsed namespaces carry a ``handler`` attribute.
+        The top-level parser; parsed namespaces carry a ``handler`` attribute, and
+        ``prog`` for the messages that name a command to run.
     """
-    parser = argparse.ArgumentParser(prog="python -m ami", description="ami command line tools")
+    parser = argparse.ArgumentParser(prog=prog, description="ami command line tools")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
+    parser.set_defaults(prog=prog)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_cluster_commands(commands)
     add_queue_commands(commands)
@@ -65,6 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str, status: int) -> int:
-    print(f"ami: error: {message}", file=sys.stderr)
+def _fail(prog: str, message: str, status: int) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return status

@@ -55,7 +55,7 @@ def _add_state_file_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    _refuse_if_running(args.state_file)
+    _refuse_if_running(args.state_file, args.prog)
     if args.server and not (os.path.isfile(args.server) and os.access(args.server, os.X_OK)):
         raise UsageError(f"--server {args.server} is not an executable file")
     cluster = LocalCluster(
@@ -76,7 +76,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    cluster = load_cluster(args.state_file)
+    cluster = load_cluster(args.state_file, args.prog)
     cluster.stop()
     args.state_file.unlink(missing_ok=True)
     print(f"stopped {len(cluster.all_nodes)} nodes", file=sys.stderr)
@@ -84,7 +84,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    statuses = load_cluster(args.state_file).status()
+    statuses = load_cluster(args.state_file, args.prog).status()
     rows: list[Row] = [("ADDRESS", "ROLE", "PID", "ALIVE", "CLUSTER_STATE")]
     rows += [
         (s.address, s.role, str(s.pid), "yes" if s.alive else "no", s.cluster_state)
@@ -95,19 +95,18 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK if healthy else EXIT_FAILURE
 
 
-def _refuse_if_running(state_file: Path) -> None:
+def _refuse_if_running(state_file: Path, prog: str) -> None:
     if not state_file.exists():
         return
     try:
-        cluster = load_cluster(state_file)
+        cluster = load_cluster(state_file, prog)
     except UsageError:
         raise UsageError(
             f"{state_file} exists but is not a valid cluster state file; remove it first"
         ) from None
     if any(status.alive for status in cluster.status()):
         raise UsageError(
-            f"a cluster recorded in {state_file} is still running; "
-            "run 'python -m ami cluster down' first"
+            f"a cluster recorded in {state_file} is still running; run '{prog} cluster down' first"
         )
     # Stale state from a cluster that died on its own (e.g. after a reboot).
     cluster.stop()

@@ -159,7 +159,7 @@ def _report_missing(args: argparse.Namespace, done: int) -> None:
 
 
 def _open(args: argparse.Namespace) -> DeadLetters:
-    nodes = resolve_nodes(args.nodes)
+    nodes = resolve_nodes(args)
     return DeadLetters(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
 
 

@@ -68,7 +68,7 @@ def add_queue_commands(commands: Any) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    nodes = resolve_nodes(args.nodes)
+    nodes = resolve_nodes(args)
     stats = inspect(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2))
@@ -133,7 +133,7 @@ def _send(args: argparse.Namespace) -> int:
     # The native core is imported only here: stats and tail work without it.
     from .._producer import Producer
 
-    nodes = resolve_nodes(args.nodes)
+    nodes = resolve_nodes(args)
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
     with Producer(

@@ -67,11 +67,11 @@ def queue_command(run: Handler) -> Handler:
     return handle
 
 
-def resolve_nodes(option: str | None) -> str:
-    """The seed nodes to use: the option, else ``$AMI_NODES``, else the state file.
+def resolve_nodes(args: argparse.Namespace) -> str:
+    """The seed nodes to use: ``--nodes``, else ``$AMI_NODES``, else the state file.
 
     Args:
-        option: The value of ``--nodes``, if given.
+        args: The parsed arguments: ``nodes`` and ``prog``.
 
     Returns:
         Comma-separated seed nodes.
@@ -80,14 +80,14 @@ def resolve_nodes(option: str | None) -> str:
         ConfigError: No nodes were given and no state file exists.
         UsageError: The state file cannot be read.
     """
-    nodes = (option or os.environ.get(NODES_ENV, "")).strip()
+    nodes = (args.nodes or os.environ.get(NODES_ENV, "")).strip()
     if nodes:
         return nodes
     state_file = Path(DEFAULT_STATE_FILE)
     if state_file.exists():
-        return ",".join(load_cluster(state_file).nodes)
+        return ",".join(load_cluster(state_file, args.prog).nodes)
     raise ConfigError(
         f"no cluster given: pass --nodes HOST:PORT, set {NODES_ENV}, "
-        "or start one with 'python -m ami cluster up'",
+        f"or start one with '{args.prog} cluster up'",
         "nodes",
     )

@@ -14,11 +14,12 @@ from .errors import UsageError
 DEFAULT_STATE_FILE = ".ami-cluster.json"
 
 
-def load_cluster(state_file: Path) -> LocalCluster:
+def load_cluster(state_file: Path, prog: str) -> LocalCluster:
     """The cluster recorded in a state file.
 
     Args:
         state_file: The file ``ami cluster up`` wrote.
+        prog: The program name, for the hint how to start a cluster.
 
     Returns:
         The recorded cluster; its servers may or may not still run.
@@ -30,7 +31,7 @@ def load_cluster(state_file: Path) -> LocalCluster:
         data = json.loads(state_file.read_text())
     except FileNotFoundError:
         raise UsageError(
-            f"no cluster state file at {state_file}; start one with 'python -m ami cluster up'"
+            f"no cluster state file at {state_file}; start one with '{prog} cluster up'"
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read cluster state file {state_file}: {exc}") from None

@@ -44,7 +44,7 @@ def tail(args: argparse.Namespace) -> int:
     Returns:
         The exit status.
     """
-    nodes = resolve_nodes(args.nodes)
+    nodes = resolve_nodes(args)
     streams = [stream_name(args.name, shard) for shard in range(args.shards)]
     try:
         with ClusterClient(nodes, timeout=args.timeout) as client:

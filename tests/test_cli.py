@@ -1,0 +1,133 @@
+"""The command line as a person meets it: its name, version, option order, numbers and
+pipes. The commands themselves are tested in ``test_cli_queue.py`` and the dead-letter
+tests."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ami
+from ami import cli
+
+PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
+CLI_DIR = PYTHON_DIR / "ami" / "cli"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep $AMI_NODES and a state file in the working directory out of the tests."""
+    monkeypatch.delenv("AMI_NODES", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYTHON_DIR), env.get("PYTHONPATH")]))
+    env.pop("AMI_NODES", None)
+    return env
+
+
+def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def _console_script(tmp_path: Path) -> Path:
+    """A file named ``ami`` that does what the installed ``ami`` script does."""
+    script = tmp_path / "ami"
+    script.write_text("from ami.cli import run\n\nrun()\n")
+    return script
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def _relative_imports(module: Path) -> set[str]:
+    tree = ast.parse(module.read_text())
+    return {
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1
+    }
+
+
+def test_the_cli_modules_import_each_other_without_a_cycle() -> None:
+    graph = {path.stem: _relative_imports(path) for path in CLI_DIR.glob("*.py")}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for imported in graph.get(module, set()):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in graph:
+        visit(module, ())
+    assert {"app", "cluster", "queue", "dlq", "demo", "bench"} <= done
+
+
+def test_the_package_exposes_the_entry_points() -> None:
+    assert cli.__all__ == ["build_parser", "main", "run"]
+    assert cli.build_parser().prog == "ami"
+
+
+# --------------------------------------------------------------------------- --version
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr() == (f"ami {ami.__version__}\n", "")
+
+
+def test_version_of_python_m_ami() -> None:
+    result = _run([sys.executable, "-m", "ami", "--version"])
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"ami {ami.__version__}\n", "")
+
+
+# --------------------------------------------------------------------------- program name
+
+
+def test_usage_says_python_m_ami_when_run_so() -> None:
+    result = _run([sys.executable, "-m", "ami", "stats"])
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: python -m ami stats ")
+    assert "python -m ami stats: error: the following arguments are required: NAME" in (
+        result.stderr
+    )
+
+
+def test_usage_and_messages_say_ami_when_run_as_ami(tmp_path: Path) -> None:
+    script = _console_script(tmp_path)
+
+    usage = _run([sys.executable, str(script), "stats"])
+    no_cluster = _run([sys.executable, str(script), "stats", "q"])
+
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: ami stats ")
+    assert no_cluster.returncode == 2
+    assert no_cluster.stderr.startswith("ami: error: no cluster given")
+    assert "start one with 'ami cluster up'" in no_cluster.stderr
+
+
+def test_hints_name_the_program_as_it_was_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["cluster", "status"], prog="python -m ami") == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("python -m ami: error: no cluster state file")
+    assert "start one with 'python -m ami cluster up'" in err
