@@ -5,6 +5,7 @@ tests."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,63 @@ def test_hints_name_the_program_as_it_was_run(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert err.startswith("python -m ami: error: no cluster state file")
     assert "start one with 'python -m ami cluster up'" in err
+
+
+# --------------------------------------------------------------------------- option order
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "q", "--shards", "4", "hi"],
+        ["send", "--shards", "4", "q", "hi"],
+        ["send", "q", "hi", "--shards", "4"],
+        ["send", "--shards=4", "q", "--timeout", "2", "hi"],
+    ],
+)
+def test_options_may_come_before_between_or_after_positionals(argv: list[str]) -> None:
+    args = cli.build_parser().parse_args(argv)
+
+    assert (args.name, args.body, args.shards) == ("q", "hi", 4)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "q", "-", "--shards", "4"],
+        ["send", "q", "--shards", "4", "-"],
+        ["send", "q", "--shards", "4"],
+    ],
+)
+def test_a_dash_or_no_body_still_means_stdin(argv: list[str]) -> None:
+    args = cli.build_parser().parse_args(argv)
+
+    assert (args.name, args.body, args.shards) == ("q", "-", 4)
+
+
+def test_a_body_that_looks_like_an_option_follows_a_double_dash() -> None:
+    args = cli.build_parser().parse_args(["send", "q", "--shards", "4", "--", "-v"])
+
+    assert (args.body, args.shards) == ("-v", 4)
+
+
+def test_ids_may_be_split_by_options() -> None:
+    argv = ["dlq", "purge", "q", "1-1", "--shards", "2", "0:2-2", "--yes", "3-3"]
+
+    args = cli.build_parser().parse_args(argv)
+
+    assert (args.ids, args.shards, args.yes) == (["1-1", "0:2-2", "3-3"], 2, True)
+
+
+def test_options_after_positionals_end_to_end(
+    nodes: list[str], queue: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = ",".join(nodes)
+
+    assert cli.main(["send", queue, "--shards", "2", "hello", "--nodes", seeds]) == 0
+    assert cli.main(["stats", queue, "--nodes", seeds, "--shards", "2", "--json"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"sent 1 message to {queue}\n")
+    stats = json.loads(out[out.index("{") :])
+    assert (stats["length"], len(stats["shards"])) == (1, 2)

@@ -292,7 +292,6 @@ def test_send_from_stdin(nodes: list[str], queue: str, redis_client: RedisCluste
 def test_send_one_body(
     nodes: list[str], queue: str, redis_client: RedisCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # BODY must come before the options: argparse cannot mix in an optional positional.
     assert cli.main(["send", queue, "hello wörld", *_queue_args(queue, nodes)[1:]]) == 0
 
     assert capsys.readouterr().out == f"sent 1 message to {queue}\n"

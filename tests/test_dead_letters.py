@@ -293,7 +293,6 @@ def test_unreachable_nodes(queue: str) -> None:
 
 
 def _args(queue: str, nodes: list[str], *ids: str) -> list[str]:
-    # argparse takes no IDs after an option: they go right after NAME.
     return [queue, *ids, "--nodes", ",".join(nodes), "--shards", str(SHARDS)]
 
 

@@ -15,7 +15,7 @@ from .cluster import add_cluster_commands
 from .demo import add_demo_command
 from .dlq import add_dlq_commands
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from .parser import Handler, VersionAction
+from .parser import CommandParser, Handler, VersionAction
 from .queue import add_queue_commands
 
 
@@ -66,7 +66,7 @@ def build_parser(prog: str = "ami") -> argparse.ArgumentParser:
         The top-level parser; parsed namespaces carry a ``handler`` attribute, and
         ``prog`` for the messages that name a command to run.
     """
-    parser = argparse.ArgumentParser(prog=prog, description="ami command line tools")
+    parser = CommandParser(prog=prog, description="ami command line tools")
     parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     parser.set_defaults(prog=prog)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -22,8 +22,7 @@ BODY_PREVIEW = 60
 
 _IDS_EPILOG = (
     "IDs are dead-letter ids as 'ami dlq list' shows them, optionally as SHARD:ID when the "
-    "same id is in more than one shard. argparse cannot take IDs after an option: put "
-    "options before NAME or after the IDs."
+    "same id is in more than one shard."
 )
 
 

@@ -1,14 +1,48 @@
-"""What every command's parser shares: the handler each one binds, and ``--version``."""
+"""What every command's parser shares: options anywhere among the positionals, the
+handler each command binds, and ``--version``."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 # Bound per action with `set_defaults(handler=...)`: takes the parsed arguments and
 # returns the exit status.
 Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser whose commands take their options before, between or after positionals.
+
+    argparse's intermixed parsing refuses a parser with subcommands, so only the parser
+    of a command without subcommands parses intermixed; the parsers above it hand it
+    the rest of the arguments as usual.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(
+        self, args: Iterable[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        """Parse like `argparse.ArgumentParser.parse_known_args`, options anywhere.
+
+        Args:
+            args: The arguments; default ``sys.argv[1:]``.
+            namespace: Where to store the values; default a new `argparse.Namespace`.
+
+        Returns:
+            The namespace and the arguments that were not recognised.
+        """
+        # `_subparsers` is set by add_subparsers; the intermixed parse calls this method
+        # again for each of its two passes, which must parse as usual.
+        if self._subparsers is not None or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 class VersionAction(argparse.Action):

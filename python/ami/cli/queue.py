@@ -56,11 +56,15 @@ def add_queue_commands(commands: Any) -> None:
         help="send a message, or one message per line of stdin",
         description="Send BODY as one message, or with '-' or no BODY, one message per "
         "line of stdin (without the newline).",
-        # argparse cannot fill an optional positional that comes after an option.
-        epilog="Put options before NAME or after BODY: ami send NAME BODY --shards 4",
     )
     add_queue_options(send)
-    send.add_argument("body", nargs="?", default="-", metavar="BODY|-")
+    send.add_argument(
+        "body",
+        nargs="?",
+        default="-",
+        metavar="BODY|-",
+        help="the message; '-' or none: one message per line of stdin",
+    )
     send.set_defaults(handler=queue_command(_send))
 
 
