@@ -192,3 +192,102 @@ def test_options_after_positionals_end_to_end(
     assert out.startswith(f"sent 1 message to {queue}\n")
     stats = json.loads(out[out.index("{") :])
     assert (stats["length"], len(stats["shards"])) == (1, 2)
+
+
+# --------------------------------------------------------------------------- closed stdout
+
+
+@pytest.fixture(params=["buffered", "unbuffered"])
+def buffering(request: pytest.FixtureRequest) -> str:
+    """Stdout buffered (a closed pipe shows at the last flush) or not (at the first print)."""
+    return str(request.param)
+
+
+def _run_into_a_closed_pipe(
+    args: list[str], buffering: str, nodes: list[str] | None = None
+) -> tuple[int, str]:
+    """Run ``python -m ami ARGS`` with stdout a pipe nobody reads, as in ``| head``.
+
+    The read end is closed before the process starts, so its first write fails for sure.
+
+    Returns:
+        The exit status and stderr.
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = _env()
+    env.pop("PYTHONUNBUFFERED", None)
+    if buffering == "unbuffered":
+        env["PYTHONUNBUFFERED"] = "1"
+    if nodes is not None:
+        env["AMI_NODES"] = ",".join(nodes)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ami", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["stats", "--help"]])
+def test_a_closed_stdout_ends_quietly_with_141(args: list[str], buffering: str) -> None:
+    assert _run_into_a_closed_pipe(args, buffering) == (141, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["stats", "QUEUE"], ["stats", "QUEUE", "--json"], ["tail", "QUEUE"], ["dlq", "list", "QUEUE"]],
+)
+def test_queue_commands_end_quietly_on_a_closed_stdout(
+    nodes: list[str], queue: str, args: list[str], buffering: str
+) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=2) as producer:
+        producer.send_many([b"m%d" % i for i in range(50)])
+
+    command = [queue if arg == "QUEUE" else arg for arg in args]
+
+    status = _run_into_a_closed_pipe([*command, "--shards", "2"], buffering, nodes)
+
+    assert status == (141, "")
+
+
+def test_a_closed_stdout_does_not_lose_what_was_sent(
+    nodes: list[str], queue: str, buffering: str
+) -> None:
+    args = ["send", queue, "kept", "--shards", "1"]
+
+    assert _run_into_a_closed_pipe(args, buffering, nodes) == (141, "")
+
+    stats = ami.inspect(queue, nodes=nodes, shards=1)
+    assert stats.length == 1
+
+
+def test_tail_follow_ends_quietly_when_its_reader_goes(nodes: list[str], queue: str) -> None:
+    def produce(body: bytes) -> None:
+        with ami.Producer(queue, nodes=nodes, shards=1) as producer:
+            producer.send(body)
+
+    produce(b"first")
+    env = {**_env(), "AMI_NODES": ",".join(nodes)}
+    command = [sys.executable, "-m", "ami", "tail", queue, "-f", "--shards", "1"]
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            assert process.stdout.readline().endswith(" first\n")
+            process.stdout.close()  # what `| head -1` does after its line
+            produce(b"second")
+            status = process.wait(timeout=30)
+            err = process.stderr.read()
+        finally:
+            process.kill()
+
+    assert (status, err) == (141, "")

@@ -4,8 +4,12 @@ handler each command binds, and ``--version``."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # Bound per action with `set_defaults(handler=...)`: takes the parsed arguments and
 # returns the exit status.
@@ -43,6 +47,17 @@ class CommandParser(argparse.ArgumentParser):
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        """Print the help, to stdout by default.
+
+        Args:
+            file: Where to print it.
+
+        Raises:
+            BrokenPipeError: Nobody reads stdout any more (argparse would ignore that).
+        """
+        (file or sys.stdout).write(self.format_help())
 
 
 class VersionAction(argparse.Action):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Iterable
@@ -53,9 +52,6 @@ def tail(args: argparse.Namespace) -> int:
                 _follow(client, cursors)
     except KeyboardInterrupt:
         pass
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
-        _discard_stdout()
     return EXIT_OK
 
 
@@ -123,10 +119,3 @@ def _print_entries(entries: Iterable[Entry]) -> None:
     for entry in entries:
         print(entry.stream, entry.id, format_body(entry.body))
     sys.stdout.flush()
-
-
-def _discard_stdout() -> None:
-    # Python flushes stdout again at exit; point it at /dev/null so that flush is silent.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
