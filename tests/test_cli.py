@@ -4,17 +4,20 @@ tests."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import ami
 from ami import cli
+from ami.cli import arg_types
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 CLI_DIR = PYTHON_DIR / "ami" / "cli"
@@ -105,22 +108,23 @@ def test_version_of_python_m_ami() -> None:
 
 
 def test_usage_says_python_m_ami_when_run_so() -> None:
-    result = _run([sys.executable, "-m", "ami", "stats"])
+    usage = _run([sys.executable, "-m", "ami", "stats", "--help"])
+    mistake = _run([sys.executable, "-m", "ami", "stats"])
 
-    assert result.returncode == 2
-    assert result.stderr.startswith("usage: python -m ami stats ")
-    assert "python -m ami stats: error: the following arguments are required: NAME" in (
-        result.stderr
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: python -m ami stats ")
+    assert (mistake.returncode, mistake.stderr) == (
+        2,
+        "python -m ami stats: error: the following arguments are required: NAME\n",
     )
 
 
 def test_usage_and_messages_say_ami_when_run_as_ami(tmp_path: Path) -> None:
     script = _console_script(tmp_path)
 
-    usage = _run([sys.executable, str(script), "stats"])
+    usage = _run([sys.executable, str(script), "stats", "--help"])
     no_cluster = _run([sys.executable, str(script), "stats", "q"])
 
-    assert usage.returncode == 2 and usage.stderr.startswith("usage: ami stats ")
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: ami stats ")
     assert no_cluster.returncode == 2
     assert no_cluster.stderr.startswith("ami: error: no cluster given")
     assert "start one with 'ami cluster up'" in no_cluster.stderr
@@ -291,3 +295,103 @@ def test_tail_follow_ends_quietly_when_its_reader_goes(nodes: list[str], queue: 
             process.kill()
 
     assert (status, err) == (141, "")
+
+
+# --------------------------------------------------------------------------- numbers in
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command without subcommands, with the words that name it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _commands(subparser, (*path, name))
+            return
+    yield path, parser
+
+
+def _numeric_options() -> list[tuple[list[str], str, object]]:
+    """(command words with its positionals, option, type) of every typed option."""
+    found = []
+    for path, parser in _commands(cli.build_parser()):
+        positionals = ["q"] if any(action.dest == "name" for action in parser._actions) else []
+        found += [
+            ([*path, *positionals], action.option_strings[0], action.type)
+            for action in parser._actions
+            if action.option_strings and action.type is not None and action.type is not Path
+        ]
+    return found
+
+
+NUMERIC_TYPES = {arg_types.non_negative_int, arg_types.positive_int, arg_types.shard_count}
+NUMERIC_OPTIONS = _numeric_options()
+
+
+def test_every_numeric_option_has_a_checked_type() -> None:
+    assert len(NUMERIC_OPTIONS) >= 12
+    unchecked = [
+        (" ".join(command), option)
+        for command, option, kind in NUMERIC_OPTIONS
+        if kind not in NUMERIC_TYPES and kind is not arg_types.seconds
+    ]
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        (command, option, value)
+        for command, option, kind in NUMERIC_OPTIONS
+        for value in ("-1", "x", *(["0"] if kind is not arg_types.non_negative_int else []))
+    ],
+)
+def test_a_bad_number_is_a_one_line_usage_error(
+    command: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*command, option, value]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"ami {command[0]}") and f"error: argument {option}" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["demo", "--masters", "0"], "argument --masters: must be at least 1, got 0"),
+        (["demo", "--messages", "-5"], "argument --messages: must be at least 1, got -5"),
+        (["stats", "q", "--shards", "128"], "must be between 1 and 127, got 128"),
+        (["tail", "q", "--timeout", "inf"], "at most 86,400 seconds, got inf"),
+        (["tail", "q", "--timeout", "nan"], "got nan"),
+        (["send"], "the following arguments are required: NAME"),
+        (["stats", "q", "extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+def test_a_python_m_ami_usage_error_has_no_traceback() -> None:
+    result = _run([sys.executable, "-m", "ami", "demo", "--masters", "0"])
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "python -m ami demo: error: argument --masters: must be at least 1, got 0\n"
+    )
+
+
+@pytest.mark.parametrize("kwargs", [{"messages": 0}, {"masters": 0}, {"messages": -1}])
+def test_the_demo_checks_its_arguments(kwargs: dict[str, int]) -> None:
+    from ami import demo
+
+    with pytest.raises(ami.ConfigError) as info:
+        demo.run(**kwargs)
+    assert info.value.option == next(iter(kwargs))

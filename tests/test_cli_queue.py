@@ -178,7 +178,7 @@ def test_bad_name_subprocess(nodes: list[str]) -> None:
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (["--shards", "0"], "invalid shards"),
+        (["--shards", "0"], "argument --shards: must be between 1 and 127"),
         (["--nodes", "no-port"], "invalid nodes"),
         (["--count", "-1"], "--count"),
     ],

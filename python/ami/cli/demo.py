@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .errors import UsageError
+from .arg_types import positive_int
 
 
 def add_demo_command(commands: Any) -> None:
@@ -17,8 +17,10 @@ def add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="move messages through a local cluster and print the rates"
     )
-    demo.add_argument("--messages", type=int, default=1_000_000, help="default: %(default)s")
-    demo.add_argument("--masters", type=int, default=3, help="default: %(default)s")
+    demo.add_argument(
+        "--messages", type=positive_int, default=1_000_000, help="default: %(default)s"
+    )
+    demo.add_argument("--masters", type=positive_int, default=3, help="default: %(default)s")
     demo.add_argument(
         "--nodes", help="use this cluster (host:port,...) instead of starting a local one"
     )
@@ -28,7 +30,5 @@ def add_demo_command(commands: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from .. import demo
 
-    if args.messages < 1:
-        raise UsageError("--messages must be at least 1")
     nodes = args.nodes.split(",") if args.nodes else None
     return demo.run(messages=args.messages, nodes=nodes, masters=args.masters)

@@ -12,7 +12,7 @@ import sys
 from typing import Any, NoReturn
 
 from .._dead_letters import DeadLetter, DeadLetters, parse_id
-from .arg_types import non_negative_int
+from .arg_types import positive_int
 from .errors import EXIT_OK, UsageError
 from .output import Row, preview, table
 from .queue_options import add_queue_options, queue_command, resolve_nodes
@@ -47,7 +47,7 @@ def add_dlq_commands(commands: Any) -> None:
     )
     add_queue_options(listing)
     listing.add_argument(
-        "--limit", type=non_negative_int, default=100, help="at most this many (default: 100)"
+        "--limit", type=positive_int, default=100, help="at most this many (default: 100)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(handler=queue_command(_list))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -47,6 +47,15 @@ class CommandParser(argparse.ArgumentParser):
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage mistake as one line on stderr, as every other mistake is, and
+        exit with status 2.
+
+        Args:
+            message: What is wrong.
+        """
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         """Print the help, to stdout by default.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .._inspect import validate_name, validate_shards
 from ..exceptions import ConfigError
-from .arg_types import positive_float
+from .arg_types import seconds, shard_count
 from .errors import UsageError
 from .parser import Handler
 from .state_file import DEFAULT_STATE_FILE, load_cluster
@@ -30,7 +30,10 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("name", metavar="NAME", help="queue name")
     parser.add_argument(
-        "--shards", type=int, default=10, help="the queue's shard count (default: %(default)s)"
+        "--shards",
+        type=shard_count,
+        default=10,
+        help="the queue's shard count (default: %(default)s)",
     )
     parser.add_argument(
         "--nodes",
@@ -39,7 +42,7 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive_float,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         help="seconds to connect and per request (default: %(default)s)",
     )
