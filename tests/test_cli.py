@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import io
 import json
 import os
 import subprocess
@@ -17,7 +18,12 @@ import pytest
 
 import ami
 from ami import cli
+from ami._dead_letters import DeadLetter
+from ami._inspect import ConsumerStats, QueueStats, ShardStats
 from ami.cli import arg_types
+from ami.cli.dlq import format_dead_letters
+from ami.cli.output import format_count, plural
+from ami.cli.queue import format_stats
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 CLI_DIR = PYTHON_DIR / "ami" / "cli"
@@ -395,3 +401,63 @@ def test_the_demo_checks_its_arguments(kwargs: dict[str, int]) -> None:
     with pytest.raises(ami.ConfigError) as info:
         demo.run(**kwargs)
     assert info.value.option == next(iter(kwargs))
+
+
+# --------------------------------------------------------------------------- numbers out
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "messages"),
+    [(0, "0", "0 messages"), (1, "1", "1 message"), (1_000_000, "1,000,000", "1,000,000 messages")],
+)
+def test_counts_have_thousands_separators(value: int, text: str, messages: str) -> None:
+    assert format_count(value) == text
+    assert plural(value, "message") == messages
+
+
+def test_stats_tables_have_thousands_separators_and_numbers_on_the_right() -> None:
+    busy = ConsumerStats("worker-1", 1_500, 0.5)
+    shard = ShardStats("qu{0}_q", 2_000_000, 1_500, 1_998_500, "1-1", [busy], 42.0, 12_345)
+    idle = ShardStats("qu{1}_q", 7, 0, 7, None, [], None)
+    stats = QueueStats(
+        "q", "qu_q_group", [shard, idle], 2_000_007, 1_500, 1_998_507, 12_345, [busy], 42.0
+    )
+
+    lines = format_stats(stats)
+
+    assert lines[2:6] == [
+        "SHARD       LENGTH  PENDING        LAG  CONSUMERS  OLDEST_PENDING    DEAD  DELIVERED",
+        "qu{0}_q  2,000,000    1,500  1,998,500          1           42.0s  12,345  1-1",
+        "qu{1}_q          7        0          7          0               -       0  -",
+        "total    2,000,007    1,500  1,998,507          1           42.0s  12,345",
+    ]
+    assert lines[-2:] == ["CONSUMER  PENDING   IDLE", "worker-1    1,500  0.50s"]
+
+
+def test_dead_letter_tables_have_thousands_separators() -> None:
+    letter = DeadLetter("5-1", "qu{0}:dlq:q", 0, b"body", "max_deliveries", 1_234, "1-1", "qu{0}_q")
+
+    assert format_dead_letters([letter])[1].split()[:3] == ["5-1", "0", "1,234"]
+
+
+def test_summaries_have_separators_and_json_has_none(
+    nodes: list[str],
+    queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = "".join(f"m{i}\n" for i in range(1_234))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    seeds = ",".join(nodes)
+
+    assert cli.main(["send", queue, "--shards", "2", "--nodes", seeds]) == 0
+    assert capsys.readouterr().out == f"sent 1,234 messages to {queue}\n"
+
+    assert cli.main(["stats", queue, "--shards", "2", "--nodes", seeds]) == 0
+    [total] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("total")]
+    assert total.split()[:4] == ["total", "1,234", "0", "1,234"]
+
+    assert cli.main(["stats", queue, "--shards", "2", "--nodes", seeds, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "," not in out.replace(",\n", "\n")
+    assert json.loads(out)["length"] == 1_234

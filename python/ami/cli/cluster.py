@@ -12,7 +12,7 @@ from typing import Any
 from ..cluster import LocalCluster
 from .arg_types import non_negative_int, positive_int
 from .errors import EXIT_FAILURE, EXIT_OK, UsageError
-from .output import Row, table
+from .output import Row, plural, table
 from .state_file import DEFAULT_STATE_FILE, load_cluster, write_state
 
 
@@ -68,8 +68,9 @@ def _up(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write state file {args.state_file}: {exc}") from exc
     print(",".join(cluster.nodes))
     print(
-        f"started {cluster.server_name} {cluster.server_version} cluster: {args.masters} masters, "
-        f"{args.replicas} replicas; state in {args.state_file}",
+        f"started {cluster.server_name} {cluster.server_version} cluster: "
+        f"{plural(args.masters, 'master')}, {plural(args.replicas, 'replica')}; "
+        f"state in {args.state_file}",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -79,7 +80,7 @@ def _down(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.state_file, args.prog)
     cluster.stop()
     args.state_file.unlink(missing_ok=True)
-    print(f"stopped {len(cluster.all_nodes)} nodes", file=sys.stderr)
+    print(f"stopped {plural(len(cluster.all_nodes), 'node')}", file=sys.stderr)
     return EXIT_OK
 
 

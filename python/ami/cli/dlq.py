@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from .._dead_letters import DeadLetter, DeadLetters, parse_id
 from .arg_types import positive_int
 from .errors import EXIT_OK, UsageError
-from .output import Row, preview, table
+from .output import Row, format_count, plural, preview, table
 from .queue_options import add_queue_options, queue_command, resolve_nodes
 
 # Longest body shown in the table of `ami dlq list`, in characters.
@@ -91,7 +91,8 @@ def _list(args: argparse.Namespace) -> int:
     else:
         print(f"no dead letters in {args.name}")
     if total > len(letters):
-        print(f"showing {len(letters)} of {total} dead letters; see --limit", file=sys.stderr)
+        shown = f"showing {format_count(len(letters))} of {plural(total, 'dead letter')}"
+        print(f"{shown}; see --limit", file=sys.stderr)
     return EXIT_OK
 
 
@@ -109,14 +110,14 @@ def format_dead_letters(letters: list[DeadLetter]) -> list[str]:
         (
             letter.id,
             str(letter.shard),
-            str(letter.deliveries),
+            format_count(letter.deliveries),
             letter.reason or "-",
             letter.original_id or "-",
             preview(letter.body, BODY_PREVIEW),
         )
         for letter in letters
     ]
-    return table(rows)
+    return table(rows, right={1, 2})
 
 
 # --------------------------------------------------------------------------- replay, purge
@@ -126,7 +127,7 @@ def _replay(args: argparse.Namespace) -> int:
     _check_selection(args, "replay")
     with _open(args) as dead_letters:
         replayed = dead_letters.replay(None if args.all else args.ids)
-    print(f"replayed {_letters(replayed)} to {args.name}")
+    print(f"replayed {plural(replayed, 'dead letter')} to {args.name}")
     _report_missing(args, replayed)
     return EXIT_OK
 
@@ -137,7 +138,7 @@ def _purge(args: argparse.Namespace) -> int:
         _usage("purge --all deletes every dead letter for good: add --yes to confirm")
     with _open(args) as dead_letters:
         purged = dead_letters.purge(None if args.all else args.ids)
-    print(f"purged {_letters(purged)} from {args.name}")
+    print(f"purged {plural(purged, 'dead letter')} from {args.name}")
     _report_missing(args, purged)
     return EXIT_OK
 
@@ -154,16 +155,13 @@ def _check_selection(args: argparse.Namespace, action: str) -> None:
 def _report_missing(args: argparse.Namespace, done: int) -> None:
     wanted = len(set(args.ids))
     if not args.all and done < wanted:
-        print(f"{wanted - done} of {wanted} IDs were not found", file=sys.stderr)
+        missing = f"{format_count(wanted - done)} of {format_count(wanted)}"
+        print(f"{missing} IDs were not found", file=sys.stderr)
 
 
 def _open(args: argparse.Namespace) -> DeadLetters:
     nodes = resolve_nodes(args)
     return DeadLetters(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
-
-
-def _letters(count: int) -> str:
-    return f"{count} dead letter{'' if count == 1 else 's'}"
 
 
 def _usage(message: str) -> NoReturn:

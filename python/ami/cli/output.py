@@ -1,22 +1,54 @@
-"""Text for people: aligned tables, durations and message bodies on one line."""
+"""Text for people: counts with thousands separators, aligned tables, durations and
+message bodies on one line. JSON output never goes through here."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 Row = tuple[str, ...]
 
 
-def table(rows: list[Row]) -> list[str]:
+def format_count(value: int) -> str:
+    """A count with thousands separators: ``1,000,000``.
+
+    Args:
+        value: The count.
+
+    Returns:
+        The text.
+    """
+    return f"{value:,}"
+
+
+def plural(value: int, noun: str) -> str:
+    """A count and its noun: ``1 message``, ``1,000 messages``.
+
+    Args:
+        value: The count.
+        noun: The singular noun; the plural adds ``s``.
+
+    Returns:
+        The text.
+    """
+    return f"{format_count(value)} {noun}{'' if value == 1 else 's'}"
+
+
+def table(rows: list[Row], right: Collection[int] = ()) -> list[str]:
     """Align rows into columns two spaces apart.
 
     Args:
         rows: The header row, then the data rows; all of the same length.
+        right: The columns to align right (numbers), header included.
 
     Returns:
         One line per row, without trailing spaces.
     """
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        "  ".join(
+            cell.rjust(width) if col in right else cell.ljust(width)
+            for col, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
         for row in rows
     ]
 

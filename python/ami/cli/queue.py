@@ -13,7 +13,7 @@ from typing import Any
 from .._inspect import QueueStats, ShardStats, inspect
 from .arg_types import non_negative_int
 from .errors import EXIT_OK
-from .output import Row, format_duration, table
+from .output import Row, format_count, format_duration, plural, table
 from .queue_options import add_queue_options, queue_command, resolve_nodes
 from .tail import tail
 
@@ -98,36 +98,38 @@ def format_stats(stats: QueueStats) -> list[str]:
     shard_rows.append(
         (
             "total",
-            str(stats.length),
-            str(stats.pending),
+            format_count(stats.length),
+            format_count(stats.pending),
             _optional(stats.lag),
-            str(len(stats.consumers)),
+            format_count(len(stats.consumers)),
             format_duration(stats.oldest_pending_age),
-            str(stats.dead_letters),
+            format_count(stats.dead_letters),
             "",
         )
     )
     consumer_rows: list[Row] = [("CONSUMER", "PENDING", "IDLE")]
-    consumer_rows += [(c.name, str(c.pending), format_duration(c.idle)) for c in stats.consumers]
-    consumers = table(consumer_rows) if stats.consumers else ["no consumers"]
-    return [header, "", *table(shard_rows), "", *consumers]
+    consumer_rows += [
+        (c.name, format_count(c.pending), format_duration(c.idle)) for c in stats.consumers
+    ]
+    consumers = table(consumer_rows, right={1, 2}) if stats.consumers else ["no consumers"]
+    return [header, "", *table(shard_rows, right=range(1, 7)), "", *consumers]
 
 
 def _shard_row(shard: ShardStats) -> Row:
     return (
         shard.stream,
-        str(shard.length),
-        str(shard.pending),
+        format_count(shard.length),
+        format_count(shard.pending),
         _optional(shard.lag),
-        str(len(shard.consumers)),
+        format_count(len(shard.consumers)),
         format_duration(shard.oldest_pending_age),
-        str(shard.dead_letters),
+        format_count(shard.dead_letters),
         shard.last_delivered_id or "-",
     )
 
 
 def _optional(value: int | None) -> str:
-    return "?" if value is None else str(value)
+    return "?" if value is None else format_count(value)
 
 
 # --------------------------------------------------------------------------- send
@@ -144,7 +146,7 @@ def _send(args: argparse.Namespace) -> int:
         args.name, nodes=nodes, shards=args.shards, connect_timeout=args.timeout
     ) as producer:
         sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
-    print(f"sent {sent} message{'' if sent == 1 else 's'} to {args.name}")
+    print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK
 
 
