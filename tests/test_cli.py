@@ -24,6 +24,7 @@ from ami.cli import arg_types
 from ami.cli.dlq import format_dead_letters
 from ami.cli.output import format_count, plural
 from ami.cli.queue import format_stats
+from ami.cli.queue_options import SHARDS_UNTIL_THE_RECORD_IS_READ
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 CLI_DIR = PYTHON_DIR / "ami" / "cli"
@@ -461,3 +462,25 @@ def test_summaries_have_separators_and_json_has_none(
     out = capsys.readouterr().out
     assert "," not in out.replace(",\n", "\n")
     assert json.loads(out)["length"] == 1_234
+
+
+# --------------------------------------------------------------------------- shard count
+
+
+@pytest.mark.parametrize("command", [["stats"], ["tail"], ["send"], ["dlq", "list"]])
+def test_shards_default_to_none_in_the_parser(command: list[str]) -> None:
+    args = cli.build_parser().parse_args([*command, "q"])
+
+    assert args.shards is None
+
+
+def test_without_shards_a_queue_command_uses_the_fallback(
+    nodes: list[str], queue: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ami.Producer(queue, nodes=nodes, shards=SHARDS_UNTIL_THE_RECORD_IS_READ) as producer:
+        producer.send_many([b"m%d" % i for i in range(40)])
+
+    assert cli.main(["stats", queue, "--nodes", ",".join(nodes), "--json"]) == 0
+
+    stats = json.loads(capsys.readouterr().out)
+    assert (len(stats["shards"]), stats["length"]) == (SHARDS_UNTIL_THE_RECORD_IS_READ, 40)

@@ -20,6 +20,9 @@ from .state_file import DEFAULT_STATE_FILE, load_cluster
 
 NODES_ENV = "AMI_NODES"
 DEFAULT_TIMEOUT = 5.0
+# The shard count used without --shards. A queue records its count in qu_NAME_shards;
+# until the command line can read that record, `shards_to_use` falls back to this.
+SHARDS_UNTIL_THE_RECORD_IS_READ = 10
 
 
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +35,9 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shards",
         type=shard_count,
-        default=10,
-        help="the queue's shard count (default: %(default)s)",
+        default=None,
+        help="the queue's shard count (default: the count the queue recorded; "
+        f"for now always {SHARDS_UNTIL_THE_RECORD_IS_READ})",
     )
     parser.add_argument(
         "--nodes",
@@ -55,19 +59,35 @@ def queue_command(run: Handler) -> Handler:
         run: The handler of a command with `add_queue_options`.
 
     Returns:
-        The handler that checks NAME and ``--shards`` first.
+        The handler that checks NAME and settles ``args.shards`` first.
     """
 
     @functools.wraps(run)
     def handle(args: argparse.Namespace) -> int:
         try:
             validate_name(args.name)
+            args.shards = shards_to_use(args)
             validate_shards(args.shards)
             return run(args)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
 
     return handle
+
+
+def shards_to_use(args: argparse.Namespace) -> int:
+    """The shard count of the queue: ``--shards``, else the one the queue recorded.
+
+    Args:
+        args: The parsed arguments of a queue command.
+
+    Returns:
+        The shard count.
+    """
+    if args.shards is not None:
+        return int(args.shards)
+    # Reading qu_NAME_shards needs an admin handle the native core does not offer yet.
+    return SHARDS_UNTIL_THE_RECORD_IS_READ
 
 
 def resolve_nodes(args: argparse.Namespace) -> str:
