@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from .._dead_letters import DeadLetter, DeadLetters, parse_id
 from .arg_types import positive_int
@@ -135,7 +135,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     _check_selection(args, "purge")
     if args.all and not args.yes:
-        _usage("purge --all deletes every dead letter for good: add --yes to confirm")
+        raise UsageError("purge --all deletes every dead letter for good: add --yes to confirm")
     with _open(args) as dead_letters:
         purged = dead_letters.purge(None if args.all else args.ids)
     print(f"purged {plural(purged, 'dead letter')} from {args.name}")
@@ -145,9 +145,9 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _check_selection(args: argparse.Namespace, action: str) -> None:
     if args.all and args.ids:
-        _usage(f"{action}: give IDs or --all, not both")
+        raise UsageError(f"{action}: give IDs or --all, not both")
     if not args.all and not args.ids:
-        _usage(f"{action}: give the IDs of dead letters (see 'ami dlq list') or --all")
+        raise UsageError(f"{action}: give the IDs of dead letters (see 'ami dlq list') or --all")
     for entry_id in args.ids:
         parse_id(entry_id, args.shards)  # a usage error, before connecting
 
@@ -162,7 +162,3 @@ def _report_missing(args: argparse.Namespace, done: int) -> None:
 def _open(args: argparse.Namespace) -> DeadLetters:
     nodes = resolve_nodes(args)
     return DeadLetters(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
-
-
-def _usage(message: str) -> NoReturn:
-    raise UsageError(message)
