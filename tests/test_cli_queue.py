@@ -15,8 +15,9 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami import cli
-from ami._cli_queue import format_body, format_duration
 from ami._inspect import inspect
+from ami.cli.output import format_body, format_duration
+from ami.cli.state_file import DEFAULT_STATE_FILE
 from helpers import drain, stream_names, total_length
 
 SHARDS = 3
@@ -171,13 +172,13 @@ def test_bad_name_subprocess(nodes: list[str]) -> None:
     status, out, err = _run("stats", "a{b}", nodes=nodes)
 
     assert (status, out) == (2, "")
-    assert err.startswith("ami: error: invalid name") and err.count("\n") == 1
+    assert err.startswith("python -m ami: error: invalid name") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (["--shards", "0"], "invalid shards"),
+        (["--shards", "0"], "argument --shards: must be between 1 and 127"),
         (["--nodes", "no-port"], "invalid nodes"),
         (["--count", "-1"], "--count"),
     ],
@@ -195,7 +196,7 @@ def test_unreachable_nodes_fail_with_one_line(queue: str) -> None:
     status, out, err = _run("stats", queue, "--nodes", address)
 
     assert (status, out) == (1, "")
-    assert err.startswith("ami: error: ConnectError: ") and address in err
+    assert err.startswith("python -m ami: error: ConnectError: ") and address in err
     assert err.count("\n") == 1
 
 
@@ -213,10 +214,10 @@ def test_no_nodes_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_broken_state_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / cli.DEFAULT_STATE_FILE).write_text("{not json")
+    (tmp_path / DEFAULT_STATE_FILE).write_text("{not json")
 
     assert cli.main(["stats", "q"]) == 2
-    assert cli.DEFAULT_STATE_FILE in capsys.readouterr().err
+    assert DEFAULT_STATE_FILE in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- tail
@@ -291,7 +292,6 @@ def test_send_from_stdin(nodes: list[str], queue: str, redis_client: RedisCluste
 def test_send_one_body(
     nodes: list[str], queue: str, redis_client: RedisCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # BODY must come before the options: argparse cannot mix in an optional positional.
     assert cli.main(["send", queue, "hello wörld", *_queue_args(queue, nodes)[1:]]) == 0
 
     assert capsys.readouterr().out == f"sent 1 message to {queue}\n"

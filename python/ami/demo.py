@@ -12,6 +12,7 @@ from typing import TextIO
 from ami._consumer import Consumer
 from ami._producer import Producer
 from ami.cluster import LocalCluster
+from ami.exceptions import ConfigError
 
 CHUNK = 10_000
 
@@ -84,7 +85,14 @@ def cluster_for(nodes: list[str] | None, masters: int) -> Iterator[list[str]]:
 
 
 def run(messages: int = 1_000_000, nodes: list[str] | None = None, masters: int = 3) -> int:
-    """Runs the demo and prints the rates; returns the exit code."""
+    """Runs the demo and prints the rates; returns the exit code.
+
+    Raises:
+        ConfigError: `messages` or `masters` is less than 1.
+    """
+    for option, value in (("messages", messages), ("masters", masters)):
+        if value < 1:
+            raise ConfigError(f"invalid {option}: must be at least 1, got {value}", option)
     name = f"demo-{uuid.uuid4().hex[:8]}"
     with cluster_for(nodes, masters) as seeds:
         produced = produce(name, seeds, messages, b"{}")

@@ -1,4 +1,4 @@
-"""Dead-letter commands of the CLI: ``ami dlq list``, ``ami dlq replay``, ``ami dlq purge``.
+"""Dead-letter commands: ``ami dlq list``, ``ami dlq replay``, ``ami dlq purge``.
 
 They find the cluster like the queue commands (``--nodes``, ``$AMI_NODES``, or the
 cluster of ``ami cluster up``) and report mistakes the same way.
@@ -9,27 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
-from ._cli_queue import (
-    EXIT_OK,
-    Row,
-    _add_queue_options,
-    _queue_command,
-    _table,
-    format_body,
-    resolve_nodes,
-)
-from ._cli_types import non_negative_int
-from ._dead_letters import DeadLetter, DeadLetters, parse_id
+from .._dead_letters import DeadLetter, DeadLetters, parse_id
+from .arg_types import positive_int
+from .errors import EXIT_OK, UsageError
+from .output import Row, format_count, plural, preview, table
+from .queue_options import add_queue_options, queue_command, resolve_nodes
 
 # Longest body shown in the table of `ami dlq list`, in characters.
 BODY_PREVIEW = 60
 
 _IDS_EPILOG = (
     "IDs are dead-letter ids as 'ami dlq list' shows them, optionally as SHARD:ID when the "
-    "same id is in more than one shard. argparse cannot take IDs after an option: put "
-    "options before NAME or after the IDs."
+    "same id is in more than one shard."
 )
 
 
@@ -52,12 +45,12 @@ def add_dlq_commands(commands: Any) -> None:
         help="show the oldest dead letters",
         description="Show the oldest dead letters over all shards, without removing them.",
     )
-    _add_queue_options(listing)
+    add_queue_options(listing)
     listing.add_argument(
-        "--limit", type=non_negative_int, default=100, help="at most this many (default: 100)"
+        "--limit", type=positive_int, default=100, help="at most this many (default: 100)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(handler=_queue_command(_list))
+    listing.set_defaults(handler=queue_command(_list))
 
     replay = actions.add_parser(
         "replay",
@@ -66,10 +59,10 @@ def add_dlq_commands(commands: Any) -> None:
         "remove them from the dead letters, each atomically.",
         epilog=_IDS_EPILOG,
     )
-    _add_queue_options(replay)
+    add_queue_options(replay)
     replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")
-    replay.set_defaults(handler=_queue_command(_replay))
+    replay.set_defaults(handler=queue_command(_replay))
 
     purge = actions.add_parser(
         "purge",
@@ -77,11 +70,11 @@ def add_dlq_commands(commands: Any) -> None:
         description="Delete the given dead letters, or with --all --yes every one.",
         epilog=_IDS_EPILOG,
     )
-    _add_queue_options(purge)
+    add_queue_options(purge)
     purge.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to delete")
     purge.add_argument("--all", action="store_true", help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="confirm --all")
-    purge.set_defaults(handler=_queue_command(_purge))
+    purge.set_defaults(handler=queue_command(_purge))
 
 
 # --------------------------------------------------------------------------- list
@@ -98,7 +91,8 @@ def _list(args: argparse.Namespace) -> int:
     else:
         print(f"no dead letters in {args.name}")
     if total > len(letters):
-        print(f"showing {len(letters)} of {total} dead letters; see --limit", file=sys.stderr)
+        shown = f"showing {format_count(len(letters))} of {plural(total, 'dead letter')}"
+        print(f"{shown}; see --limit", file=sys.stderr)
     return EXIT_OK
 
 
@@ -116,28 +110,14 @@ def format_dead_letters(letters: list[DeadLetter]) -> list[str]:
         (
             letter.id,
             str(letter.shard),
-            str(letter.deliveries),
+            format_count(letter.deliveries),
             letter.reason or "-",
             letter.original_id or "-",
-            preview(letter.body),
+            preview(letter.body, BODY_PREVIEW),
         )
         for letter in letters
     ]
-    return _table(rows)
-
-
-def preview(body: bytes, width: int = BODY_PREVIEW) -> str:
-    """A body as one short line: printable UTF-8 as is, else its repr; cut to `width`.
-
-    Args:
-        body: The body.
-        width: The longest result, in characters (at least 4).
-
-    Returns:
-        The text, ending in ``...`` if it was cut.
-    """
-    text = format_body(body) if body else "''"
-    return text if len(text) <= width else text[: max(width, 4) - 3] + "..."
+    return table(rows, right={1, 2})
 
 
 # --------------------------------------------------------------------------- replay, purge
@@ -147,7 +127,7 @@ def _replay(args: argparse.Namespace) -> int:
     _check_selection(args, "replay")
     with _open(args) as dead_letters:
         replayed = dead_letters.replay(None if args.all else args.ids)
-    print(f"replayed {_letters(replayed)} to {args.name}")
+    print(f"replayed {plural(replayed, 'dead letter')} to {args.name}")
     _report_missing(args, replayed)
     return EXIT_OK
 
@@ -155,19 +135,19 @@ def _replay(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     _check_selection(args, "purge")
     if args.all and not args.yes:
-        _usage("purge --all deletes every dead letter for good: add --yes to confirm")
+        raise UsageError("purge --all deletes every dead letter for good: add --yes to confirm")
     with _open(args) as dead_letters:
         purged = dead_letters.purge(None if args.all else args.ids)
-    print(f"purged {_letters(purged)} from {args.name}")
+    print(f"purged {plural(purged, 'dead letter')} from {args.name}")
     _report_missing(args, purged)
     return EXIT_OK
 
 
 def _check_selection(args: argparse.Namespace, action: str) -> None:
     if args.all and args.ids:
-        _usage(f"{action}: give IDs or --all, not both")
+        raise UsageError(f"{action}: give IDs or --all, not both")
     if not args.all and not args.ids:
-        _usage(f"{action}: give the IDs of dead letters (see 'ami dlq list') or --all")
+        raise UsageError(f"{action}: give the IDs of dead letters (see 'ami dlq list') or --all")
     for entry_id in args.ids:
         parse_id(entry_id, args.shards)  # a usage error, before connecting
 
@@ -175,19 +155,10 @@ def _check_selection(args: argparse.Namespace, action: str) -> None:
 def _report_missing(args: argparse.Namespace, done: int) -> None:
     wanted = len(set(args.ids))
     if not args.all and done < wanted:
-        print(f"{wanted - done} of {wanted} IDs were not found", file=sys.stderr)
+        missing = f"{format_count(wanted - done)} of {format_count(wanted)}"
+        print(f"{missing} IDs were not found", file=sys.stderr)
 
 
 def _open(args: argparse.Namespace) -> DeadLetters:
-    nodes = resolve_nodes(args.nodes)
+    nodes = resolve_nodes(args)
     return DeadLetters(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
-
-
-def _letters(count: int) -> str:
-    return f"{count} dead letter{'' if count == 1 else 's'}"
-
-
-def _usage(message: str) -> NoReturn:
-    from .cli import UsageError  # cli imports this module: import it at call time
-
-    raise UsageError(message)

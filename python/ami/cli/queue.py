@@ -1,0 +1,160 @@
+"""Queue commands: ``ami stats``, ``ami tail`` and ``ami send``."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from .._inspect import QueueStats, ShardStats, inspect
+from .arg_types import non_negative_int
+from .errors import EXIT_OK
+from .output import Row, format_count, format_duration, plural, table
+from .queue_options import add_queue_options, queue_command, resolve_nodes
+from .tail import tail
+
+SEND_BATCH = 10_000
+
+
+def add_queue_commands(commands: Any) -> None:
+    """Register ``stats``, ``tail`` and ``send`` on the CLI's subparsers.
+
+    Args:
+        commands: The object returned by `argparse.ArgumentParser.add_subparsers`.
+    """
+    stats = commands.add_parser(
+        "stats",
+        help="show length, pending, lag and consumers of a queue",
+        description="Show per-shard and total length, pending entries, lag, consumers, "
+        "oldest pending age and dead letters of a queue, without consuming from it.",
+    )
+    add_queue_options(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(handler=queue_command(_stats))
+
+    tail_parser = commands.add_parser(
+        "tail",
+        help="print the newest messages of a queue without consuming them",
+        description="Print 'stream id body' for the newest messages of every shard; "
+        "the consumer group is not touched.",
+    )
+    add_queue_options(tail_parser)
+    tail_parser.add_argument(
+        "--count", "-n", type=non_negative_int, default=10, help="default: %(default)s"
+    )
+    tail_parser.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new messages until Ctrl-C"
+    )
+    tail_parser.set_defaults(handler=queue_command(tail))
+
+    send = commands.add_parser(
+        "send",
+        help="send a message, or one message per line of stdin",
+        description="Send BODY as one message, or with '-' or no BODY, one message per "
+        "line of stdin (without the newline).",
+    )
+    add_queue_options(send)
+    send.add_argument(
+        "body",
+        nargs="?",
+        default="-",
+        metavar="BODY|-",
+        help="the message; '-' or none: one message per line of stdin",
+    )
+    send.set_defaults(handler=queue_command(_send))
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def _stats(args: argparse.Namespace) -> int:
+    nodes = resolve_nodes(args)
+    stats = inspect(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
+    else:
+        print("\n".join(format_stats(stats)))
+    return EXIT_OK
+
+
+def format_stats(stats: QueueStats) -> list[str]:
+    """Render stats as aligned text tables: shards with a total row, then consumers.
+
+    Args:
+        stats: What `ami.inspect` returned.
+
+    Returns:
+        The lines to print.
+    """
+    header = f"queue {stats.name}  group {stats.group}  shards {len(stats.shards)}"
+    shard_rows: list[Row] = [
+        ("SHARD", "LENGTH", "PENDING", "LAG", "CONSUMERS", "OLDEST_PENDING", "DEAD", "DELIVERED")
+    ]
+    shard_rows += [_shard_row(shard) for shard in stats.shards]
+    shard_rows.append(
+        (
+            "total",
+            format_count(stats.length),
+            format_count(stats.pending),
+            _optional(stats.lag),
+            format_count(len(stats.consumers)),
+            format_duration(stats.oldest_pending_age),
+            format_count(stats.dead_letters),
+            "",
+        )
+    )
+    consumer_rows: list[Row] = [("CONSUMER", "PENDING", "IDLE")]
+    consumer_rows += [
+        (c.name, format_count(c.pending), format_duration(c.idle)) for c in stats.consumers
+    ]
+    consumers = table(consumer_rows, right={1, 2}) if stats.consumers else ["no consumers"]
+    return [header, "", *table(shard_rows, right=range(1, 7)), "", *consumers]
+
+
+def _shard_row(shard: ShardStats) -> Row:
+    return (
+        shard.stream,
+        format_count(shard.length),
+        format_count(shard.pending),
+        _optional(shard.lag),
+        format_count(len(shard.consumers)),
+        format_duration(shard.oldest_pending_age),
+        format_count(shard.dead_letters),
+        shard.last_delivered_id or "-",
+    )
+
+
+def _optional(value: int | None) -> str:
+    return "?" if value is None else format_count(value)
+
+
+# --------------------------------------------------------------------------- send
+
+
+def _send(args: argparse.Namespace) -> int:
+    # The native core is imported only here: stats and tail work without it.
+    from .._producer import Producer
+
+    nodes = resolve_nodes(args)
+    # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
+    bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
+    with Producer(
+        args.name, nodes=nodes, shards=args.shards, connect_timeout=args.timeout
+    ) as producer:
+        sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
+    print(f"sent {plural(sent, 'message')} to {args.name}")
+    return EXIT_OK
+
+
+def _stdin_lines() -> Iterator[bytes]:
+    for line in sys.stdin.buffer:
+        yield line[:-1] if line.endswith(b"\n") else line
+
+
+def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
