@@ -18,13 +18,11 @@ import pytest
 
 import ami
 from ami import cli
-from ami._dead_letters import DeadLetter
-from ami._inspect import ConsumerStats, QueueStats, ShardStats
 from ami.cli import arg_types
 from ami.cli.dlq import format_dead_letters
 from ami.cli.output import format_count, plural
 from ami.cli.queue import format_stats
-from ami.cli.queue_options import SHARDS_UNTIL_THE_RECORD_IS_READ
+from ami.ops import ConsumerStats, DeadLetter, QueueStats, ShardStats
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 CLI_DIR = PYTHON_DIR / "ami" / "cli"
@@ -474,13 +472,40 @@ def test_shards_default_to_none_in_the_parser(command: list[str]) -> None:
     assert args.shards is None
 
 
-def test_without_shards_a_queue_command_uses_the_fallback(
+def test_without_shards_queue_commands_use_the_recorded_count(
     nodes: list[str], queue: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with ami.Producer(queue, nodes=nodes, shards=SHARDS_UNTIL_THE_RECORD_IS_READ) as producer:
+    seeds = ",".join(nodes)
+    with ami.Producer(queue, nodes=nodes, shards=4) as producer:
         producer.send_many([b"m%d" % i for i in range(40)])
 
-    assert cli.main(["stats", queue, "--nodes", ",".join(nodes), "--json"]) == 0
-
+    assert cli.main(["stats", queue, "--nodes", seeds, "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert (len(stats["shards"]), stats["length"]) == (SHARDS_UNTIL_THE_RECORD_IS_READ, 40)
+    assert cli.main(["send", queue, "one more", "--nodes", seeds]) == 0
+    assert cli.main(["dlq", "list", queue, "--nodes", seeds]) == 0
+    capsys.readouterr()
+    assert cli.main(["stats", queue, "--shards", "5", "--nodes", seeds]) == 2
+    mismatch = capsys.readouterr().err
+
+    assert (len(stats["shards"]), stats["length"]) == (4, 40)
+    assert ami.inspect(queue, nodes=nodes).length == 41
+    assert "shards=4" in mismatch and mismatch.count("\n") == 1
+
+
+def test_a_new_queue_gets_ten_shards(nodes: list[str], queue: str) -> None:
+    assert cli.main(["send", queue, "first", "--nodes", ",".join(nodes)]) == 0
+
+    stats = ami.inspect(queue, nodes=nodes)
+
+    assert (len(stats.shards), stats.length) == (10, 1)
+
+
+@pytest.mark.parametrize("command", [["stats"], ["tail"], ["tail", "-f"]])
+def test_a_queue_that_does_not_exist_is_an_error(
+    nodes: list[str], queue: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*command, queue, "--nodes", ",".join(nodes)]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().endswith(f"QueueNotFoundError: queue {queue!r} does not exist")

@@ -15,9 +15,9 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami import cli
-from ami._inspect import inspect
 from ami.cli.output import format_body, format_duration
 from ami.cli.state_file import DEFAULT_STATE_FILE
+from ami.ops import inspect
 from helpers import drain, stream_names, total_length
 
 SHARDS = 3
@@ -123,9 +123,11 @@ def test_stats_json(nodes: list[str], queue: str, capsys: pytest.CaptureFixture[
     assert [shard["stream"] for shard in data["shards"]] == stream_names(queue, SHARDS)
 
 
-def test_stats_of_a_missing_queue(
+def test_stats_of_an_empty_queue(
     nodes: list[str], queue: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    ami.Producer(queue, nodes=nodes, shards=SHARDS).close()
+
     assert cli.main(["stats", *_queue_args(queue, nodes)]) == 0
 
     out = capsys.readouterr().out
@@ -134,6 +136,8 @@ def test_stats_of_a_missing_queue(
 
 
 def test_stats_subprocess_reads_nodes_from_the_environment(nodes: list[str], queue: str) -> None:
+    ami.Producer(queue, nodes=nodes, shards=2).close()
+
     status, out, err = _run("stats", queue, "--json", "--shards", "2", nodes=nodes)
 
     assert (status, err) == (0, "")
@@ -147,6 +151,7 @@ def test_nodes_from_the_environment_in_process(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AMI_NODES", ",".join(nodes))
+    ami.Producer(queue, nodes=nodes, shards=SHARDS).close()
 
     assert cli.main(["stats", queue, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == queue
@@ -164,7 +169,7 @@ def test_bad_name_is_a_usage_error(
     assert cli.main([*name_first, "--nodes", ",".join(nodes)]) == 2
 
     err = capsys.readouterr().err
-    assert err.startswith("ami: error: invalid name: 'bad name' contains ' '")
+    assert err.startswith("ami: error: invalid name: \"bad name\" contains ' '")
     assert err.count("\n") == 1
 
 

@@ -378,7 +378,7 @@ def test_cli_purge(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["dlq", "list", "bad name"], "invalid name: 'bad name' contains ' '"),
+        (["dlq", "list", "bad name"], "invalid name: \"bad name\" contains ' '"),
         (["dlq", "replay", "bad name", "--all"], "invalid name"),
         (["dlq", "purge", "q"], "give the IDs"),
         (["dlq", "replay", "q", "1-1", "--all"], "not both"),

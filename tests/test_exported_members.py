@@ -29,6 +29,7 @@ def test_public_names() -> None:
         "OperationTimeout",
         "Producer",
         "ProducerOptions",
+        "QueueNotFoundError",
         "QueueStats",
         "ServerError",
         "ShardStats",

@@ -6,6 +6,7 @@ from typing import TypeAlias, final
 from ami.exceptions import AmiError
 
 __all__ = [
+    "MAX_SHARDS",
     "AdminCore",
     "ConsumerCore",
     "Message",
@@ -14,8 +15,10 @@ __all__ = [
     "dead_letter_stream_name",
     "group_name",
     "stream_name",
+    "validate_name",
 ]
 __version__: str
+MAX_SHARDS: int
 
 # Rows the admin handle returns; `ami.ops` turns them into named records.
 _ConsumerRow: TypeAlias = tuple[str, int, int]
@@ -27,6 +30,7 @@ _EntryRow: TypeAlias = tuple[int, str, bytes | None]
 def stream_name(name: str, shard: int) -> str: ...
 def dead_letter_stream_name(name: str, shard: int) -> str: ...
 def group_name(name: str) -> str: ...
+def validate_name(name: str) -> None: ...
 
 @final
 class AdminCore:

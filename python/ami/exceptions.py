@@ -11,6 +11,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     │   └── UnsupportedServerError                     a server older than Redis 7.0
     ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
     ├── ClientClosedError      (also RuntimeError)     the client was used after close()
+    ├── QueueNotFoundError     (also LookupError)      an operation needs a queue that is not there
     ├── ServerError                                    Redis refused a command for good
     ├── TransientError                                 a command failed and will be retried
     ├── DeliveryError                                  accepted messages were not written
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidMessageError",
     "MessageTooLargeError",
     "OperationTimeout",
+    "QueueNotFoundError",
     "ServerError",
     "TransientError",
     "UnsupportedServerError",
@@ -122,6 +124,18 @@ class OperationTimeout(AmiError, TimeoutError):
 
 class ClientClosedError(AmiError, RuntimeError):
     """A producer or consumer was used after `close()`."""
+
+
+class QueueNotFoundError(AmiError, LookupError):
+    """The queue left no trace: no recorded shard count, no shard stream, no dead letters.
+
+    Attributes:
+        name: The queue name.
+    """
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class ServerError(AmiError):

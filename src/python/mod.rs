@@ -24,6 +24,8 @@ fn ami_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(naming::stream_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::dead_letter_stream_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::group_name, m)?)?;
+    m.add_function(wrap_pyfunction!(naming::validate_name, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_SHARDS", crate::options::MAX_SHARDS)?;
     Ok(())
 }

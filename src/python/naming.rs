@@ -20,3 +20,9 @@ pub fn dead_letter_stream_name(name: &str, shard: usize) -> String {
 pub fn group_name(name: &str) -> String {
     naming::group_name(name)
 }
+
+/// Raises `ConfigError` unless `name` follows the rules for queue names.
+#[pyfunction]
+pub fn validate_name(name: &str) -> PyResult<()> {
+    Ok(naming::validate_name("name", name)?)
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from .._inspect import MAX_SHARDS
+from .._ami import MAX_SHARDS
 
 # The longest --timeout: longer than any wait a person means, and far below what sockets
 # and the native core can represent (a socket overflows at about 292 years).

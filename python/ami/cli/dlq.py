@@ -11,11 +11,11 @@ import json
 import sys
 from typing import Any
 
-from .._dead_letters import DeadLetter, DeadLetters, parse_id
+from ..ops import DeadLetter, DeadLetters, parse_id
 from .arg_types import positive_int
 from .errors import EXIT_OK, UsageError
 from .output import Row, format_count, plural, preview, table
-from .queue_options import add_queue_options, queue_command, resolve_nodes
+from .queue_options import add_queue_options, connection_options, queue_command
 
 # Longest body shown in the table of `ami dlq list`, in characters.
 BODY_PREVIEW = 60
@@ -160,5 +160,4 @@ def _report_missing(args: argparse.Namespace, done: int) -> None:
 
 
 def _open(args: argparse.Namespace) -> DeadLetters:
-    nodes = resolve_nodes(args)
-    return DeadLetters(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
+    return DeadLetters(args.name, shards=args.shards, **connection_options(args))

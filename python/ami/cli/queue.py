@@ -10,11 +10,13 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .._inspect import QueueStats, ShardStats, inspect
+from .. import _ami
+from ..exceptions import QueueNotFoundError
+from ..ops import QueueStats, ShardStats, inspect
 from .arg_types import non_negative_int
 from .errors import EXIT_OK
 from .output import Row, format_count, format_duration, plural, table
-from .queue_options import add_queue_options, queue_command, resolve_nodes
+from .queue_options import add_queue_options, connection_options, queue_command
 from .tail import tail
 
 SEND_BATCH = 10_000
@@ -72,8 +74,9 @@ def add_queue_commands(commands: Any) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    nodes = resolve_nodes(args)
-    stats = inspect(args.name, nodes=nodes, shards=args.shards, timeout=args.timeout)
+    stats = inspect(args.name, shards=args.shards, **connection_options(args))
+    if not stats.exists:
+        raise QueueNotFoundError(f"queue {args.name!r} does not exist", args.name)
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2))
     else:
@@ -136,15 +139,16 @@ def _optional(value: int | None) -> str:
 
 
 def _send(args: argparse.Namespace) -> int:
-    # The native core is imported only here: stats and tail work without it.
     from .._producer import Producer
 
-    nodes = resolve_nodes(args)
+    options = connection_options(args)
+    # The count the queue recorded (else 10), so a bare `ami send q` joins the queue.
+    admin = _ami.AdminCore(args.name, args.shards, **options)
+    shards = admin.shards
+    admin.close()
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
-    with Producer(
-        args.name, nodes=nodes, shards=args.shards, connect_timeout=args.timeout
-    ) as producer:
+    with Producer(args.name, shards=shards, **options) as producer:
         sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
     print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK

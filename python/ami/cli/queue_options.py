@@ -1,7 +1,9 @@
 """The options every queue command takes, and how they become a cluster and a queue.
 
 Every queue command finds the cluster the same way: ``--nodes``, else ``$AMI_NODES``, else
-the cluster recorded by ``ami cluster up`` in ``.ami-cluster.json``.
+the cluster recorded by ``ami cluster up`` in ``.ami-cluster.json``; and connects as the
+clients do, with the same TLS and ACL options (a password from ``$AMI_PASSWORD`` stays
+out of the process list).
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ import argparse
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .._inspect import validate_name, validate_shards
+from .. import _ami
+from .._seeds import seed_list
 from ..exceptions import ConfigError
 from .arg_types import seconds, shard_count
 from .errors import UsageError
 from .parser import Handler
 from .state_file import DEFAULT_STATE_FILE, load_cluster
 
+if TYPE_CHECKING:
+    from .._options import ConnectionOptions
+
 NODES_ENV = "AMI_NODES"
+USERNAME_ENV = "AMI_USERNAME"
+PASSWORD_ENV = "AMI_PASSWORD"
 DEFAULT_TIMEOUT = 5.0
-# The shard count used without --shards. A queue records its count in qu_NAME_shards;
-# until the command line can read that record, `shards_to_use` falls back to this.
-SHARDS_UNTIL_THE_RECORD_IS_READ = 10
 
 
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +42,8 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
         "--shards",
         type=shard_count,
         default=None,
-        help="the queue's shard count (default: the count the queue recorded; "
-        f"for now always {SHARDS_UNTIL_THE_RECORD_IS_READ})",
+        help="the queue's shard count (default: the count the queue recorded, else 10; "
+        "another count than the recorded one is an error)",
     )
     parser.add_argument(
         "--nodes",
@@ -50,6 +56,19 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIMEOUT,
         help="seconds to connect and per request (default: %(default)s)",
     )
+    parser.add_argument("--username", help=f"ACL user (default: ${USERNAME_ENV})")
+    parser.add_argument(
+        "--password", help=f"password; prefer ${PASSWORD_ENV}, which ps does not show"
+    )
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--tls-ca-file", metavar="PEM", help="CAs to trust (implies --tls)")
+    parser.add_argument("--tls-cert-file", metavar="PEM", help="client certificate (mutual TLS)")
+    parser.add_argument("--tls-key-file", metavar="PEM", help="the client certificate's key")
+    parser.add_argument(
+        "--tls-insecure-skip-verify",
+        action="store_true",
+        help="do not verify the server's certificate (anyone on the path can read along)",
+    )
 
 
 def queue_command(run: Handler) -> Handler:
@@ -59,15 +78,13 @@ def queue_command(run: Handler) -> Handler:
         run: The handler of a command with `add_queue_options`.
 
     Returns:
-        The handler that checks NAME and settles ``args.shards`` first.
+        The handler that checks NAME first.
     """
 
     @functools.wraps(run)
     def handle(args: argparse.Namespace) -> int:
         try:
-            validate_name(args.name)
-            args.shards = shards_to_use(args)
-            validate_shards(args.shards)
+            _ami.validate_name(args.name)
             return run(args)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
@@ -75,19 +92,32 @@ def queue_command(run: Handler) -> Handler:
     return handle
 
 
-def shards_to_use(args: argparse.Namespace) -> int:
-    """The shard count of the queue: ``--shards``, else the one the queue recorded.
+def connection_options(args: argparse.Namespace) -> ConnectionOptions:
+    """The clients' connection options from a queue command's arguments.
 
     Args:
         args: The parsed arguments of a queue command.
 
     Returns:
-        The shard count.
+        Keywords for `ami.inspect`, `ami.DeadLetters`, `ami.Producer` and the like.
+
+    Raises:
+        ConfigError: No nodes were given and no state file exists.
+        UsageError: The state file cannot be read.
     """
-    if args.shards is not None:
-        return int(args.shards)
-    # Reading qu_NAME_shards needs an admin handle the native core does not offer yet.
-    return SHARDS_UNTIL_THE_RECORD_IS_READ
+    options: ConnectionOptions = {
+        "nodes": seed_list(resolve_nodes(args)),
+        "connect_timeout": args.timeout,
+        "response_timeout": args.timeout,
+        "username": args.username or os.environ.get(USERNAME_ENV) or None,
+        "password": args.password or os.environ.get(PASSWORD_ENV) or None,
+        "tls": args.tls,
+        "tls_ca_file": args.tls_ca_file,
+        "tls_cert_file": args.tls_cert_file,
+        "tls_key_file": args.tls_key_file,
+        "tls_insecure_skip_verify": args.tls_insecure_skip_verify,
+    }
+    return options
 
 
 def resolve_nodes(args: argparse.Namespace) -> str:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
+from ami.exceptions import QueueNotFoundError
 from ami.ops._admin import open_admin
 
 if sys.version_info >= (3, 11):
@@ -46,6 +47,7 @@ def tail(
     follow: bool = False,
     poll_interval: float = 0.1,
     shards: int | None = None,
+    missing_ok: bool = True,
     **options: Unpack[ConnectionOptions],
 ) -> Iterator[TailEntry]:
     """The `count` newest entries over all shards, oldest first; then, with `follow`,
@@ -59,6 +61,9 @@ def tail(
         follow: Keep yielding entries as they are written.
         poll_interval: Seconds to wait after a round that found nothing new.
         shards: As for `ami.inspect`.
+        missing_ok: False raises `QueueNotFoundError` for a queue that left no trace
+            (no recorded shard count, no stream, no dead letters) instead of waiting
+            for it to appear.
         **options: How to connect, as for `ami.Producer`.
 
     Yields:
@@ -67,10 +72,13 @@ def tail(
     Raises:
         ConfigError: An argument or option is invalid.
         ConnectError: The cluster could not be reached.
+        QueueNotFoundError: The queue left no trace, and `missing_ok` is False.
         ServerError: Redis refused a command, e.g. a shard key is not a stream.
     """
     admin = open_admin(name, shards, **options)
     try:
+        if not missing_ok and not admin.exists():
+            raise QueueNotFoundError(f"queue {name!r} does not exist", name)
         newest, cursors = admin.newest(count)
         yield from (TailEntry(*row) for row in newest)
         while follow:
