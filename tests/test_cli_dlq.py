@@ -75,12 +75,6 @@ def test_list_shows_the_deliveries_written_in_the_dead_letter(
     assert sorted(in_json) == [body.decode() for body in BODIES]
 
 
-@pytest.mark.xfail(
-    reason="the consumer writes the delivery count including the read it refused "
-    "(src/triage.rs Triage::sort passes the count after that read to dead_letter), "
-    "one more than the application got",
-    strict=True,
-)
 def test_list_shows_the_deliveries_the_application_got(
     dead_lettered: tuple[list[str], Counter[bytes]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,7 +79,7 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_flow(
     [(_, fields)] = redis_client.xrange(f"qu{{0}}:dlq:{queue}")
     assert fields[b"m"] == b"poison"
     assert fields[b"reason"] == b"max_deliveries"
-    assert int(fields[b"deliveries"]) == 4
+    assert int(fields[b"deliveries"]) == 3  # as often as the application got it
     assert fields[b"stream"] == f"qu{{0}}_{queue}".encode()
     assert total_length(redis_client, queue, 1) == 0
     assert total_pending(redis_client, queue, 1) == 0

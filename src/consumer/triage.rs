@@ -91,8 +91,11 @@ impl Triage {
             match body {
                 None => events.invalid_entry(self.shard, id),
                 Some(body) if self.max_deliveries.is_some_and(|max| deliveries > max) => {
-                    match self.dead_letter(connection, &id, &body, deliveries).await {
-                        Ok(()) => events.dead_lettered(self.shard, id, deliveries),
+                    // The server counted this read too, but it is refused: the
+                    // application got the entry one time less.
+                    let delivered = deliveries - 1;
+                    match self.dead_letter(connection, &id, &body, delivered).await {
+                        Ok(()) => events.dead_lettered(self.shard, id, delivered),
                         Err(e) => events.error(e),
                     }
                 }
