@@ -9,7 +9,7 @@
 
 // Only the binding calls into the core, so dead code is judged on the `python` build
 // (`make lint`); without it every item would count as unused.
-#![cfg_attr(not(feature = "python"), allow(dead_code))]
+#![cfg_attr(not(feature = "python"), allow(dead_code, unused_imports))]
 
 mod admin;
 mod cluster;
