@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
 import ami
+from ami import cli
 from helpers import drain, total_length, wait_until
 
 PASSWORD = "t0p-secret-pw-for-tests"
@@ -174,6 +176,32 @@ def test_an_operator_user_inspects_tails_and_replays(secured: list[str], queue: 
     assert sorted(letter.body for letter in letters) == [b"a", b"b", b"c"]
     assert replayed == 3
     assert _acl_denials(secured) == []
+
+
+def test_the_command_line_as_an_operator_user(
+    secured: list[str],
+    queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with ami.Producer(queue, nodes=secured, shards=3, password=PASSWORD) as producer:
+        producer.send_many([b"one", b"two"])
+    monkeypatch.setenv("AMI_PASSWORD", "operator-pw")
+    seeds = ["--nodes", ",".join(secured), "--username", "operator"]
+    _acl_denials(secured)
+
+    assert cli.main(["stats", queue, "--json", *seeds]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert cli.main(["tail", queue, *seeds]) == 0
+    tailed = capsys.readouterr().out
+    assert cli.main(["dlq", "list", queue, *seeds]) == 0
+    letters = capsys.readouterr().out
+
+    assert (stats["length"], len(stats["shards"])) == (2, 3)
+    assert sorted(line.split()[-1] for line in tailed.splitlines()) == ["one", "two"]
+    assert letters == f"no dead letters in {queue}\n"
+    assert _acl_denials(secured) == []
+    assert "operator-pw" not in tailed + letters
 
 
 def test_an_operator_with_a_wrong_password_fails_fast(secured: list[str], queue: str) -> None:

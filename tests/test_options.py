@@ -165,3 +165,12 @@ def test_both_twins_honour_send_timeout(nodes: list[str], queue: str) -> None:
             assert 0.3 <= time.monotonic() - started < 5.0
 
     asyncio.run(main())
+
+
+def test_the_readme_table_names_exactly_the_options() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+
+    assert named == set(DEFAULTS[ami.ProducerOptions]) | set(DEFAULTS[ami.ConsumerOptions])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ami
+from ami import cli
 from ami.cluster import TlsFiles
 from helpers import drain
 
@@ -144,3 +146,23 @@ def test_operations_reach_a_tls_cluster(tls_cluster: tuple[list[str], str], queu
     assert dead_letters == 0
     with pytest.raises(ami.ConnectError):
         ami.inspect(queue, nodes=nodes, connect_timeout=1.0)
+
+
+def test_the_command_line_reaches_a_tls_cluster(
+    tls_cluster: tuple[list[str], str], queue: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes, ca_file = tls_cluster
+    seeds = ["--nodes", ",".join(nodes), "--tls-ca-file", ca_file]
+
+    assert cli.main(["send", queue, "over tls", *seeds]) == 0
+    capsys.readouterr()
+    assert cli.main(["tail", queue, *seeds]) == 0
+    tailed = capsys.readouterr().out
+    assert cli.main(["stats", queue, "--json", *seeds]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert cli.main(["dlq", "list", queue, *seeds]) == 0
+    capsys.readouterr()
+
+    assert tailed.split()[-2:] == ["over", "tls"]
+    assert stats["length"] == 1
+    assert cli.main(["stats", queue, "--nodes", ",".join(nodes), "--timeout", "1"]) == 1
