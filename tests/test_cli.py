@@ -5,7 +5,6 @@ tests."""
 from __future__ import annotations
 
 import argparse
-import ast
 import io
 import json
 import os
@@ -62,32 +61,6 @@ def _console_script(tmp_path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the package
-
-
-def _relative_imports(module: Path) -> set[str]:
-    tree = ast.parse(module.read_text())
-    return {
-        node.module or ""
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.level == 1
-    }
-
-
-def test_the_cli_modules_import_each_other_without_a_cycle() -> None:
-    graph = {path.stem: _relative_imports(path) for path in CLI_DIR.glob("*.py")}
-    done: set[str] = set()
-
-    def visit(module: str, path: tuple[str, ...]) -> None:
-        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
-        if module in done:
-            return
-        for imported in graph.get(module, set()):
-            visit(imported, (*path, module))
-        done.add(module)
-
-    for module in graph:
-        visit(module, ())
-    assert {"app", "cluster", "queue", "dlq", "demo", "bench"} <= done
 
 
 def test_the_package_exposes_the_entry_points() -> None:

@@ -11,7 +11,13 @@ from ami import _ami, _shutdown
 from ami._errors import ErrorPump
 from ami._options import EXIT_TIMEOUT, ProducerOptions, refuse_unknown
 from ami._seeds import seed_list
-from ami.exceptions import ClientClosedError, ConfigError, OperationTimeout
+from ami.exceptions import (
+    AmiError,
+    ClientClosedError,
+    ConfigError,
+    DeliveryError,
+    OperationTimeout,
+)
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -121,6 +127,27 @@ class Producer:
         if left:
             raise OperationTimeout(f"close: {left} message(s) still unwritten", timeout or 0.0)
         self._errors.join(timeout=1.0)
+
+    def _close_at_exit(self, timeout: float) -> None:
+        """`close` for the interpreter's exit: what is left is reported, not raised."""
+        try:
+            self.close(timeout=timeout)
+        except AmiError as error:
+            left = len(self)
+            print(
+                f"ami: producer {self.name!r} was not closed; at exit {left:,} message(s) "
+                f"were still unwritten: {type(error).__name__}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
+            lost = (
+                error
+                if isinstance(error, DeliveryError)
+                else DeliveryError(
+                    f"{left} message(s) not written before the interpreter exited", left
+                )
+            )
+            self._errors.handle(lost)
 
     @property
     def closed(self) -> bool:

@@ -6,32 +6,35 @@ from __future__ import annotations
 
 import atexit
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ami.exceptions import AmiError, DeliveryError
 
-if TYPE_CHECKING:
-    from ami._producer import Producer
+class ClosesAtExit(Protocol):
+    """What the exit needs of a producer that was not closed."""
+
+    _exit_timeout: float
+
+    def _close_at_exit(self, timeout: float) -> None: ...
+
 
 # Strong references: a producer nobody closed keeps writing in the background even when
 # the program dropped it, so the exit must still find it.
-_open: set[Producer] = set()
+_open: set[ClosesAtExit] = set()
 _lock = threading.Lock()
 
 
-def track(producer: Producer) -> None:
+def track(producer: ClosesAtExit) -> None:
     """Remembers an open producer until it is closed, so the interpreter's exit can
     flush it."""
     with _lock:
         _open.add(producer)
 
 
-def forget(producer: Producer) -> None:
+def forget(producer: ClosesAtExit) -> None:
     with _lock:
         _open.discard(producer)
 
@@ -42,27 +45,7 @@ def _flush_at_exit() -> None:
         producers = list(_open)
     started = time.monotonic()
     for producer in producers:
-        wait = max(0.0, producer._exit_timeout - (time.monotonic() - started))
-        try:
-            producer.close(timeout=wait)
-        except AmiError as error:
-            _report(producer, error)
-
-
-def _report(producer: Producer, error: AmiError) -> None:
-    left = len(producer)
-    print(
-        f"ami: producer {producer.name!r} was not closed; at exit {left:,} message(s) "
-        f"were still unwritten: {type(error).__name__}: {error}",
-        file=sys.stderr,
-        flush=True,
-    )
-    lost = (
-        error
-        if isinstance(error, DeliveryError)
-        else DeliveryError(f"{left} message(s) not written before the interpreter exited", left)
-    )
-    producer._errors.handle(lost)
+        producer._close_at_exit(max(0.0, producer._exit_timeout - (time.monotonic() - started)))
 
 
 def shutdown_on_signals(signals: Iterable[signal.Signals] = (signal.SIGTERM,)) -> None:
