@@ -204,6 +204,17 @@ def test_the_command_line_as_an_operator_user(
     assert "operator-pw" not in tailed + letters
 
 
+def test_a_producer_user_sends_from_the_command_line(
+    secured: list[str], queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMI_PASSWORD", "producer-pw")
+
+    status = cli.main(["send", queue, "hi", "--nodes", ",".join(secured), "--username", "producer"])
+
+    assert status == 0
+    assert ami.inspect(queue, nodes=secured, password=PASSWORD).length == 1
+
+
 def test_an_operator_with_a_wrong_password_fails_fast(secured: list[str], queue: str) -> None:
     with pytest.raises(ami.ConnectError) as raised:
         ami.inspect(queue, nodes=secured, username="operator", password="wr0ng-pw-never-shown")

@@ -8,16 +8,19 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _ami
-from ..exceptions import QueueNotFoundError
+from ..exceptions import QueueNotFoundError, ServerError
 from ..ops import QueueStats, ShardStats, inspect
 from .arg_types import non_negative_int
 from .errors import EXIT_OK
 from .output import Row, format_count, format_duration, plural, table
 from .queue_options import add_queue_options, connection_options, queue_command
 from .tail import tail
+
+if TYPE_CHECKING:
+    from .._options import ConnectionOptions, ProducerOptions
 
 SEND_BATCH = 10_000
 
@@ -141,17 +144,33 @@ def _optional(value: int | None) -> str:
 def _send(args: argparse.Namespace) -> int:
     from .._producer import Producer
 
-    options = connection_options(args)
-    # The count the queue recorded (else 10), so a bare `ami send q` joins the queue.
-    admin = _ami.AdminCore(args.name, args.shards, **options)
-    shards = admin.shards
-    admin.close()
+    options: ProducerOptions = {**connection_options(args)}
+    shards = args.shards or _recorded_shards(args.name, options)
+    if shards is not None:
+        options["shards"] = shards
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
-    with Producer(args.name, shards=shards, **options) as producer:
+    with Producer(args.name, **options) as producer:
         sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
     print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK
+
+
+def _recorded_shards(name: str, options: ConnectionOptions) -> int | None:
+    """The count the queue recorded (else 10), so a bare ``ami send q`` joins the queue.
+
+    None when the user may not read it (no ``+get``): the producer then starts with its
+    default count, and the shard guard refuses that if the queue recorded another.
+    """
+    try:
+        admin = _ami.AdminCore(name, None, **options)
+    except ServerError as exc:
+        if exc.code == "NOPERM":
+            return None
+        raise
+    shards = admin.shards
+    admin.close()
+    return shards
 
 
 def _stdin_lines() -> Iterator[bytes]:
