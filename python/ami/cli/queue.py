@@ -20,7 +20,7 @@ from .queue_options import add_queue_options, connection_options, queue_command
 from .tail import tail
 
 if TYPE_CHECKING:
-    from .._options import ConnectionOptions, ProducerOptions
+    from .._options import ConnectionOptions
 
 SEND_BATCH = 10_000
 
@@ -144,13 +144,16 @@ def _optional(value: int | None) -> str:
 def _send(args: argparse.Namespace) -> int:
     from .._producer import Producer
 
-    options: ProducerOptions = {**connection_options(args)}
+    options = connection_options(args)
     shards = args.shards or _recorded_shards(args.name, options)
-    if shards is not None:
-        options["shards"] = shards
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
-    with Producer(args.name, **options) as producer:
+    producer = (
+        Producer(args.name, **options)
+        if shards is None
+        else Producer(args.name, shards=shards, **options)
+    )
+    with producer:
         sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
     print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK
