@@ -59,11 +59,11 @@ bench: build ## benchmarks: criterion hot paths, then end-to-end against a local
 # zig (the ziglang package) through the `python3` on PATH.
 wheel: $(STAMP) ## build the release wheel (CPython 3.10+, glibc 2.17+) into dist/
 	rm -f dist/*.whl
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --zig --compatibility manylinux2014 \
-		--interpreter $(PY) --out dist
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet \
+		--zig --compatibility manylinux2014 --interpreter $(PY) --out dist
 	@ls -l dist/*.whl
 
-wheel-smoke: wheel ## install the wheel into clean venvs of $(SMOKE_PYTHONS) and move messages
+wheel-smoke: wheel ## install the wheel into clean venvs (Python 3.10, 3.13), move messages
 	$(PY) tests/wheel_smoke.py --find-links dist $(addprefix --python ,$(SMOKE_PYTHONS))
 
 cluster-up: build ## start a local development cluster (state in .ami-cluster.json)
