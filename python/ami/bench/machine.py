@@ -51,7 +51,7 @@ def describe(admin: Admin) -> dict[str, Any]:
         "python": platform.python_version(),
         "server": f"{server['name']} {server['version']}",
         "masters": len(admin.masters()),
-        "ami": _version("ami"),
+        "ami": _version("ami-streams"),
         "redis_py": _version("redis"),
         "hiredis": importlib.util.find_spec("hiredis") is not None,
         "redis_benchmark": redis_benchmark_version(benchmark) if benchmark else None,
