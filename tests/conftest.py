@@ -21,9 +21,11 @@ import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
 from ami.cluster import LocalCluster, embedded_server_binary, find_server_binary
+from ami.exceptions import ClusterError
 
 _CHOSEN = os.environ.get("AMI_TEST_SERVER") or None
-SERVER = shutil.which(_CHOSEN) if _CHOSEN else None
+_FOUND = shutil.which(_CHOSEN) if _CHOSEN else None
+SERVER = os.path.abspath(_FOUND) if _FOUND else None
 """The server binary of every cluster the tests start; None lets the launcher choose."""
 
 
@@ -33,7 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    binary = server_binary()
+    try:
+        binary = server_binary()
+    except ClusterError as missing:
+        return f"server: {missing}"
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     return f"server: {binary} ({version.strip()})"
 
