@@ -66,7 +66,7 @@ async fn set_nx_get(
 /// The answer of [`set_nx_get`] from servers that refuse `NX` with `GET` (before Redis
 /// 7.0): `SET NX`, then `GET` when a count was there. Of clients racing to record, the
 /// losers read the winner's count. A count gone between the two steps (deleted by hand,
-/// or lost in a failover) is recorded again.
+/// or lost in a failover) is recorded again, until `deadline`.
 async fn set_nx_then_get(
     connection: &Connection,
     key: &str,
@@ -95,6 +95,14 @@ async fn set_nx_then_get(
         .map_err(|e| Error::server("GET", key, &e))?;
         if recorded.is_some() {
             return Ok(recorded);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Server {
+                command: "GET",
+                key: key.to_owned(),
+                code: String::new(),
+                detail: "the count was deleted after every SET NX until the deadline".to_owned(),
+            });
         }
     }
 }
