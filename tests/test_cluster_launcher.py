@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import SERVER
 from redis.cluster import RedisCluster
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
-REDIS_SERVER = shutil.which("redis-server")
+REDIS_SERVER = SERVER or shutil.which("redis-server")
 
 
 def _load_launcher() -> tuple[types.ModuleType, types.ModuleType]:
@@ -165,7 +166,7 @@ def test_three_masters(redis_cluster: Any) -> None:
     assert cluster.all_nodes == cluster.nodes
     assert cluster.seed == cluster.nodes[0]
     assert all(address.startswith("127.0.0.1:") for address in cluster.all_nodes)
-    assert cluster.server_name == "redis"
+    assert cluster.server_name == ("valkey" if "valkey" in Path(REDIS_SERVER).name else "redis")
     assert re.fullmatch(r"\d+\.\d+\.\d+", cluster.server_version)
     assert [cluster.node_pid(address) for address in cluster.all_nodes] == cluster.pids
     _assert_healthy(cluster)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import SERVER
 from redis.cluster import RedisCluster
 
 import ami
@@ -13,7 +14,7 @@ from helpers import total_length
 
 @pytest.fixture(scope="module")
 def replicated_nodes() -> Iterator[list[str]]:
-    with ami.LocalCluster(masters=3, replicas=3) as cluster:
+    with ami.LocalCluster(masters=3, replicas=3, server=SERVER) as cluster:
         yield cluster.nodes
 
 

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from conftest import server_binary
 from redis.cluster import RedisCluster
 
 import ami
 from ami import _ami
-from ami.cluster import find_server_binary, pick_ports
+from ami.cluster import pick_ports
 from ami.exceptions import ClusterError
 from ami.ops import ConsumerStats, QueueStats, inspect
 from helpers import drain, stream_names, total_length, total_pending
@@ -165,7 +166,7 @@ def test_unreachable_nodes_raise_connect_error() -> None:
 def standalone() -> Iterator[str]:
     """A standalone (non-cluster) server."""
     try:
-        server = find_server_binary()
+        server = server_binary()
     except ClusterError:
         pytest.skip("no redis-server/valkey-server")
     port = pick_ports(1)[0]

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import SERVER
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -16,5 +17,7 @@ def test_the_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
-def test_readme_example_runs(code: str) -> None:
+def test_readme_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if SERVER:  # the examples' clusters run on the suite's server too
+        monkeypatch.setenv("AMI_SERVER_BIN", SERVER)
     exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})

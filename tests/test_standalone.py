@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from conftest import SERVER
 
 import ami
 from helpers import drain
@@ -13,7 +14,7 @@ from helpers import drain
 
 @pytest.fixture(scope="module")
 def standalone() -> Iterator[str]:
-    with ami.LocalCluster(masters=1, cluster=False) as server:
+    with ami.LocalCluster(masters=1, cluster=False, server=SERVER) as server:
         yield server.nodes[0]
 
 

@@ -10,13 +10,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SERVER, server_binary
 
 import ami
 from ami import cli
-from ami.cluster import TlsFiles
+from ami.cluster import TlsFiles, pick_ports
 from helpers import drain
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+def _serves_tls(binary: str) -> bool:
+    """Whether `binary` was built with TLS. Without certificates it exits either way; one
+    built without TLS says so (Redis 6.2 knows no `tls-port`, Valkey lacks the module)."""
+    probe = [binary, "--port", "0", "--tls-port", str(pick_ports(1)[0]), "--save", ""]
+    ran = subprocess.run(probe, capture_output=True, text=True, timeout=10)
+    said = ran.stdout + ran.stderr
+    return "Bad directive" not in said and "Failed finding TLS support" not in said
+
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
+    pytest.mark.skipif(
+        not _serves_tls(server_binary()), reason=f"{server_binary()} was built without TLS"
+    ),
+]
 
 
 def make_certificates(folder: Path) -> TlsFiles:
@@ -82,7 +98,7 @@ def make_certificates(folder: Path) -> TlsFiles:
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str]]:
     files = make_certificates(tmp_path_factory.mktemp("certs"))
-    with ami.LocalCluster(masters=3, tls=files) as cluster:
+    with ami.LocalCluster(masters=3, tls=files, server=SERVER) as cluster:
         yield cluster.nodes, files.ca_file
 
 

@@ -8,7 +8,7 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
     ├── InvalidMessageError    (also TypeError)        a body that is not bytes or str
     ├── MessageTooLargeError   (also ValueError)       a body over max_message_bytes
     ├── ConnectError           (also ConnectionError)  the cluster could not be reached
-    │   └── UnsupportedServerError                     a server older than Redis 7.0
+    │   └── UnsupportedServerError                     a server older than Redis 6.2
     ├── OperationTimeout       (also TimeoutError)     a wait ran out of time
     ├── ClientClosedError      (also RuntimeError)     the client was used after close()
     ├── QueueNotFoundError     (also LookupError)      an operation needs a queue that is not there
@@ -97,7 +97,7 @@ class ConnectError(AmiError, ConnectionError):
 
 
 class UnsupportedServerError(ConnectError):
-    """A server holding one of the queue's streams is older than Redis 7.0.
+    """A server holding one of the queue's streams is older than Redis 6.2.
 
     Attributes:
         key: A stream that server holds.

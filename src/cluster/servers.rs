@@ -1,6 +1,8 @@
 //! Which server holds each shard stream, and whether it is new enough, from `INFO server`.
-//! ami needs Redis 7.0: the shard guard's `SET … NX GET` came with it.
-//! Valkey reports a `redis_version` of 7.2 for compatibility, so one check covers both.
+//! ami needs Redis 6.2: claims (`XPENDING … IDLE`), trimming acks (`XTRIM … MINID`) and
+//! the lag count (exclusive `XRANGE` ranges) came with it. What 7.0 added is tried, with
+//! a fallback (`older_servers.rs`). Valkey reports a `redis_version` of 7.2, so one check
+//! covers both.
 
 use crate::cluster::connection::Connection;
 use crate::cluster::retry::until_deadline;
@@ -8,7 +10,7 @@ use crate::error::{Error, Result};
 use redis::{RedisResult, Value};
 use tokio::time::{Duration, Instant};
 
-pub const MINIMUM_VERSION: (u32, u32) = (7, 0);
+pub const MINIMUM_VERSION: (u32, u32) = (6, 2);
 
 /// The server holding each of `streams` (its `run_id`), refusing one below
 /// [`MINIMUM_VERSION`]; retries passing cluster errors until `patience`. `None` when the
@@ -96,8 +98,8 @@ mod tests {
         assert_eq!(field(info, "redis_version"), Some("7.2.4"));
         assert_eq!(parse_version("7.2.4"), Some((7, 2)));
         assert_eq!(parse_version("10.0.1"), Some((10, 0)));
-        assert!(parse_version("6.2.14").unwrap() < MINIMUM_VERSION);
-        assert!(parse_version("7.0.0").unwrap() >= MINIMUM_VERSION);
+        assert!(parse_version("6.0.20").unwrap() < MINIMUM_VERSION);
+        assert!(parse_version("6.2.0").unwrap() >= MINIMUM_VERSION);
         assert_eq!(parse_version("unstable"), None);
     }
 }

@@ -2,8 +2,10 @@
 //! first client records the count in `qu_NAME_shards`, later ones must match it.
 
 use crate::cluster::connection::Connection;
+use crate::cluster::older_servers::lacks_syntax;
 use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
+use redis::{RedisResult, Value};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -21,18 +23,11 @@ pub async fn check_shards(
     patience: Duration,
 ) -> Result<()> {
     let key = shards_key(name);
-    let recorded: Option<String> = until_deadline(Instant::now() + patience, || {
-        let mut connection = connection.clone();
-        let set = redis::cmd("SET")
-            .arg(&key)
-            .arg(shards)
-            .arg("NX")
-            .arg("GET")
-            .clone();
-        async move { set.query_async(&mut connection).await }
-    })
-    .await
-    .map_err(|e| Error::server("SET", key.as_str(), &e))?;
+    let deadline = Instant::now() + patience;
+    let recorded = match set_nx_get(connection, &key, shards, deadline).await {
+        Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, shards, deadline).await?,
+        other => other.map_err(|e| Error::server("SET", key.as_str(), &e))?,
+    };
     match recorded {
         None => Ok(()),
         Some(value) if value == shards.to_string() => Ok(()),
@@ -43,6 +38,72 @@ pub async fn check_shards(
                  every producer and consumer of a queue must use the same count"
             ),
         )),
+    }
+}
+
+/// `SET key shards NX GET`: the count recorded before, or `None` when this call recorded
+/// it. A retry after a lost reply reads what the lost attempt wrote, which is `shards`.
+async fn set_nx_get(
+    connection: &Connection,
+    key: &str,
+    shards: usize,
+    deadline: Instant,
+) -> RedisResult<Option<String>> {
+    let set = redis::cmd("SET")
+        .arg(key)
+        .arg(shards)
+        .arg("NX")
+        .arg("GET")
+        .clone();
+    until_deadline(deadline, || {
+        let mut connection = connection.clone();
+        let set = set.clone();
+        async move { set.query_async(&mut connection).await }
+    })
+    .await
+}
+
+/// The answer of [`set_nx_get`] from servers that refuse `NX` with `GET` (before Redis
+/// 7.0): `SET NX`, then `GET` when a count was there. Of clients racing to record, the
+/// losers read the winner's count. A count gone between the two steps (deleted by hand,
+/// or lost in a failover) is recorded again, until `deadline`.
+async fn set_nx_then_get(
+    connection: &Connection,
+    key: &str,
+    shards: usize,
+    deadline: Instant,
+) -> Result<Option<String>> {
+    let set = redis::cmd("SET").arg(key).arg(shards).arg("NX").clone();
+    let get = redis::cmd("GET").arg(key).clone();
+    loop {
+        let written: Value = until_deadline(deadline, || {
+            let mut connection = connection.clone();
+            let set = set.clone();
+            async move { set.query_async(&mut connection).await }
+        })
+        .await
+        .map_err(|e| Error::server("SET", key, &e))?;
+        if written != Value::Nil {
+            return Ok(None);
+        }
+        let recorded: Option<String> = until_deadline(deadline, || {
+            let mut connection = connection.clone();
+            let get = get.clone();
+            async move { get.query_async(&mut connection).await }
+        })
+        .await
+        .map_err(|e| Error::server("GET", key, &e))?;
+        if recorded.is_some() {
+            return Ok(recorded);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Server {
+                command: "GET",
+                key: key.to_owned(),
+                code: String::new(),
+                detail: "the count was deleted after every SET NX until the deadline".to_owned(),
+            });
+        }
     }
 }
 

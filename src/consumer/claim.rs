@@ -12,10 +12,10 @@ use crate::consumer::delivery::{Delivery, ReaderEvents};
 use crate::consumer::progress::{Progress, Whereabouts};
 use crate::consumer::triage::{parse_pending, PendingRow, Triage};
 use crate::error::Error;
-use crate::wire::reply::parse_claimed;
+use crate::wire::reply::{parse_claimed, Entry};
 use crate::wire::stream_id::StreamId;
 use redis::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -124,13 +124,26 @@ impl Claimer {
             .query_async(&mut self.connection)
             .await
             .map_err(|e| triage.error("XCLAIM", &e))?;
-        let entries = parse_claimed(reply).map_err(|detail| Error::Server {
+        let answered_nil = matches!(&reply, Value::Array(items) if items.contains(&Value::Nil));
+        let mut entries = parse_claimed(reply).map_err(|detail| Error::Server {
             command: "XCLAIM",
             key: triage.stream.clone(),
             code: String::new(),
             detail,
         })?;
         events.claimed(entries.len());
+        if answered_nil {
+            // Redis 6.2 moves an entry deleted while pending to the claimer and answers
+            // nil for it, without its id (7.0 drops it from the group): found here, it is
+            // acked off as one read without a body would be, instead of staying pending.
+            let returned: HashSet<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
+            let unanswered: Vec<String> = ids
+                .iter()
+                .filter(|id| !returned.contains(**id))
+                .map(|id| (*id).to_owned())
+                .collect();
+            entries.extend(self.deleted(triage, unanswered).await?);
+        }
         let counts: HashMap<&str, u64> = candidates
             .iter()
             .map(|row| (row.id.as_str(), row.deliveries))
@@ -146,5 +159,27 @@ impl Claimer {
             let _ = self.deliveries.send(batch).await;
         }
         Ok(())
+    }
+
+    /// Those of `ids` that are no longer in the stream, as entries without a body.
+    async fn deleted(&mut self, triage: &Triage, ids: Vec<String>) -> Result<Vec<Entry>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("XRANGE").arg(&triage.stream).arg(id).arg(id);
+        }
+        let found = self
+            .connection
+            .pipeline_for(&triage.stream, pipe, ids.len())
+            .await
+            .map_err(|e| triage.error("XRANGE", &e))?;
+        Ok(ids
+            .into_iter()
+            .zip(found)
+            .filter(|(_, found)| matches!(found, Value::Array(entries) if entries.is_empty()))
+            .map(|(id, _)| Entry { id, body: None })
+            .collect())
     }
 }

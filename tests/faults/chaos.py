@@ -12,6 +12,8 @@ import redis
 
 from ami.cluster import LocalCluster, find_server_binary, slot_ranges
 from ami.cluster.processes import _parent_death_hook
+from ami.cluster.resp import connect
+from ami.cluster.slots import _add_slots
 from ami.exceptions import ClusterError
 
 MIGRATE_BATCH = 100
@@ -143,7 +145,8 @@ class FixedPortCluster(LocalCluster):
         """
         ranges = slot_ranges(len(self.ports))[:count]
         for server, (first, last) in zip(self._nodes, ranges, strict=False):
-            command(server.address, "CLUSTER", "ADDSLOTSRANGE", first, last)
+            with connect(server.host, server.port) as conn:
+                _add_slots(conn, first, last)
         self.preassigned = count
         return ranges[0][0], ranges[-1][1]
 
@@ -152,7 +155,7 @@ class FixedPortCluster(LocalCluster):
         for server, (first, last) in list(zip(self._nodes, ranges, strict=True))[
             self.preassigned :
         ]:
-            conns[server.port].command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            _add_slots(conns[server.port], first, last)
 
     def _launch_nodes(self, deadline: float) -> None:
         self._nodes = [self._spawn("master", port) for port in self.ports]

@@ -1,7 +1,9 @@
 """A fault-injecting TCP proxy in front of every node of a local cluster.
 
-Each node announces its proxy's port (``cluster-announce-port``), so every client
-connection, redirects and direct reads included, crosses the proxy. Per node, the proxy
+Each node announces its proxy's port (``cluster-announce-port``) from its start, so
+every client connection, redirects and direct reads included, crosses the proxy. (Set
+later, with CONFIG SET, Redis 6.2 tells its peers but keeps its own port in its own
+CLUSTER SLOTS.) Per node, the proxy
 can stall (stop forwarding without closing anything: a half-dead host) and resume, and
 it can cut a connection right after the server sent a chosen reply (a reply lost on the
 wire, after the server acted on the command).
@@ -14,8 +16,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
+
+from conftest import SERVER
 
 from ami.cluster import LocalCluster
+from ami.cluster.node import _Node
 from faults.chaos import command
 
 CHUNK = 1 << 16
@@ -85,18 +91,21 @@ class NodeProxy:
 
 
 class ClusterProxy:
-    """Proxies for every node of `cluster`, run on an event loop of their own."""
+    """Proxies for every node of a cluster, run on an event loop of their own."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
+    def __init__(self) -> None:
+        self.cluster: LocalCluster | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.nodes = {
-            address: NodeProxy(int(address.rsplit(":", 1)[1])) for address in cluster.nodes
-        }
-        for proxy in self.nodes.values():
-            self._call(proxy.start())
+        self.nodes: dict[str, NodeProxy] = {}
+
+    def add(self, target_port: int) -> int:
+        """Starts a proxy for the node on `target_port`; returns the port it listens on."""
+        proxy = NodeProxy(target_port)
+        self._call(proxy.start())
+        self.nodes[f"127.0.0.1:{target_port}"] = proxy
+        return proxy.port
 
     @property
     def seeds(self) -> list[str]:
@@ -105,12 +114,11 @@ class ClusterProxy:
     def _call(self, coroutine: object) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)  # type: ignore[arg-type]
 
-    def announce(self) -> None:
-        """Makes every node announce its proxy, and waits until all of them agree."""
-        for address, proxy in self.nodes.items():
-            bus = int(address.rsplit(":", 1)[1]) + 10_000
-            command(address, "CONFIG", "SET", "cluster-announce-bus-port", str(bus))
-            command(address, "CONFIG", "SET", "cluster-announce-port", str(proxy.port))
+    def attach(self, cluster: LocalCluster) -> None:
+        """Keeps the proxies of the nodes `cluster` runs (a node respawned on other ports
+        left one behind), and waits until every node announces only proxies."""
+        self.cluster = cluster
+        self.nodes = {address: self.nodes[address] for address in cluster.nodes}
         wanted = {proxy.port for proxy in self.nodes.values()}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -125,8 +133,10 @@ class ClusterProxy:
 
     def holder(self, stream: str) -> str:
         """The real address of the master holding `stream`."""
-        slot = int(command(self.cluster.nodes[0], "CLUSTER", "KEYSLOT", stream))
-        for start, end, (_, port, *_rest), *_ in command(self.cluster.nodes[0], "CLUSTER", "SLOTS"):
+        assert self.cluster is not None
+        seed = self.cluster.nodes[0]
+        slot = int(command(seed, "CLUSTER", "KEYSLOT", stream))
+        for start, end, (_, port, *_rest), *_ in command(seed, "CLUSTER", "SLOTS"):
             if start <= slot <= end:
                 return next(
                     address for address, proxy in self.nodes.items() if proxy.port == int(port)
@@ -172,13 +182,27 @@ async def _run(action: Callable[[], None]) -> None:
     action()
 
 
+class _AnnouncingCluster(LocalCluster):
+    """A `LocalCluster` whose nodes announce the ports of their proxies."""
+
+    def __init__(self, proxy: ClusterProxy, **options: Any) -> None:
+        super().__init__(**options)
+        self._proxy = proxy
+
+    def _render_config(self, node: _Node) -> str:
+        announced = self._proxy.add(node.port)
+        return super()._render_config(node) + (
+            f"cluster-announce-port {announced}\ncluster-announce-bus-port {node.port + 10_000}\n"
+        )
+
+
 @contextlib.contextmanager
 def proxied_cluster(masters: int = 3) -> Iterator[ClusterProxy]:
     """A local cluster whose every client connection crosses a `ClusterProxy`."""
-    with LocalCluster(masters=masters) as cluster:
-        proxy = ClusterProxy(cluster)
-        try:
-            proxy.announce()
+    proxy = ClusterProxy()
+    try:
+        with _AnnouncingCluster(proxy, masters=masters, server=SERVER) as cluster:
+            proxy.attach(cluster)
             yield proxy
-        finally:
-            proxy.close()
+    finally:
+        proxy.close()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SERVER
 
 from ami.cluster import LocalCluster
 from faults.chaos import failed_over, keyslot, slot_owner
@@ -27,6 +28,7 @@ def replicated() -> Iterator[LocalCluster]:
     with LocalCluster(
         masters=3,
         replicas=4,
+        server=SERVER,
         node_timeout_ms=2000,
         extra_config={"cluster-replica-validity-factor": "0"},
     ) as cluster:

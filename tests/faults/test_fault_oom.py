@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SERVER
 
 from ami.cluster import LocalCluster
 from faults.chaos import set_maxmemory
@@ -26,7 +27,7 @@ RSS_LIMIT_KB = 500 * 1024
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A cluster of its own: the test changes the masters' memory limit."""
-    with LocalCluster(masters=3) as local:
+    with LocalCluster(masters=3, server=SERVER) as local:
         yield local
 
 

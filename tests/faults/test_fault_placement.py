@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from conftest import SERVER
 
 import ami
 from ami.cluster import LocalCluster
@@ -21,7 +22,7 @@ BATCH = 100
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A cluster of its own: the test rewrites the slot map."""
-    with LocalCluster(masters=3) as local:
+    with LocalCluster(masters=3, server=SERVER) as local:
         yield local
 
 

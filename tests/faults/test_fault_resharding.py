@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SERVER
 
 from ami.cluster import LocalCluster
 from faults.chaos import fill_slot, keyslot, migrate_slot, slot_owner, slot_settled
@@ -25,7 +26,7 @@ MIGRATE_PAUSE = 0.05
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A cluster of its own: the test rewrites the slot map."""
-    with LocalCluster(masters=3) as local:
+    with LocalCluster(masters=3, server=SERVER) as local:
         yield local
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SERVER
 
 from ami.cluster import pick_ports
 from faults.chaos import FixedPortCluster, keyslot
@@ -54,7 +55,7 @@ def test_clients_started_before_the_cluster_become_ready(
     started = time.monotonic()
     ports = pick_ports(3)
     nodes = [f"127.0.0.1:{port}" for port in ports]
-    cluster = FixedPortCluster(ports)
+    cluster = FixedPortCluster(ports, server=SERVER)
     try:
         if stage != "nothing-listening":
             cluster.launch()

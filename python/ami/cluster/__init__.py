@@ -1,6 +1,6 @@
 """Launch a throwaway local Redis Cluster for development, tests, demos and benchmarks.
 
-Works with ``redis-server`` (7.0+) and ``valkey-server`` (8.x). The cluster is formed
+Works with ``redis-server`` (6.2+) and ``valkey-server`` (8.x). The cluster is formed
 without ``redis-cli``: slots are assigned with ``CLUSTER ADDSLOTSRANGE`` (``ADDSLOTS`` on
 older servers), nodes are joined with ``CLUSTER MEET`` and replicas attached with
 ``CLUSTER REPLICATE``.
