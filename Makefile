@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
-# Interpreters the wheel smoke test installs the wheel into (found under pyenv or on PATH).
-SMOKE_PYTHONS ?= 3.10 3.13
+# Interpreters the wheel smoke test installs the wheel into (found under pyenv or on PATH):
+# every supported CPython.
+SMOKE_PYTHONS ?= 3.10 3.11 3.12 3.13
 
 # Other servers the client suite runs on (fault scenarios left out, to keep runs short).
 REDIS62_SERVER ?= ../shared/servers/redis-6.2.16/redis-server
@@ -77,7 +78,7 @@ wheel: $(STAMP) ## build the release wheel (CPython 3.10+, glibc 2.17+) into dis
 		--zig --compatibility manylinux2014 --interpreter $(PY) --out dist
 	@ls -l dist/*.whl
 
-wheel-smoke: wheel ## install the wheel into clean venvs (Python 3.10, 3.13), move messages
+wheel-smoke: wheel ## install the wheel into clean venvs (Python 3.10-3.13), move messages
 	$(PY) tests/wheel_smoke.py --find-links dist $(addprefix --python ,$(SMOKE_PYTHONS))
 
 cluster-up: build ## start a local development cluster (state in .ami-cluster.json)
