@@ -11,6 +11,8 @@ QUICK_MESSAGES = 50_000
 RSS_MESSAGES = 1_000_000
 RSS_BODY_SIZE = 100
 LATENCY_RATE = 1_000
+CPU_MESSAGES = 500_000
+CPU_BODY_SIZE = 16
 BODY_SIZES = (2, 100, 4096)
 # Bigger bodies get fewer messages so every workload moves a similar time's worth of
 # data; 4 KiB bodies at the full count would hold gigabytes in the servers.
@@ -58,6 +60,30 @@ CASES = (
     AMI_CONSUME_XDEL,
 )
 
+# Client CPU per message: each case runs in a child process of its own (`cpu_cost`).
+CPU_AMI_SEND = Case("ami_send", "send()", "produce", "ami")
+CPU_AMI_SEND_MANY = Case("ami_send_many", "send_many(10,000)", "produce", "ami")
+CPU_AMI_CONSUME = Case("ami_consume", "consume(10,000)+ack_many", "consume", "ami")
+CPU_REDIS_PY_PRODUCE = Case("redis_py_produce", "pipelines of 1,000 XADD", "produce", "redis-py")
+CPU_REDIS_PY_CONSUME = Case(
+    "redis_py_consume", "XREADGROUP COUNT 1000 + XACK/XDEL", "consume", "redis-py"
+)
+CPU_GLIDE_PRODUCE = Case(
+    "glide_produce", "batches of 1,000 XADD, 10 at once", "produce", "valkey-glide"
+)
+CPU_GLIDE_CONSUME = Case(
+    "glide_consume", "XREADGROUP COUNT 1000 + XACK/XDEL, 10 at once", "consume", "valkey-glide"
+)
+CPU_CLIENTS = ("ami", "redis-py", "valkey-glide")
+# Each pair fills a fresh queue, then drains it (None: the queue is only deleted).
+CPU_PAIRS: tuple[tuple[Case, Case | None], ...] = (
+    (CPU_AMI_SEND, CPU_AMI_CONSUME),
+    (CPU_AMI_SEND_MANY, None),
+    (CPU_REDIS_PY_PRODUCE, CPU_REDIS_PY_CONSUME),
+    (CPU_GLIDE_PRODUCE, CPU_GLIDE_CONSUME),
+)
+CPU_CASES = tuple(case for pair in CPU_PAIRS for case in pair if case is not None)
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -94,6 +120,7 @@ class BenchConfig:
         rss_messages: Messages buffered for the client memory measurement.
         latency_seconds: How long the steady-rate latency run sends.
         latency_warmup: Seconds of latency samples discarded at the start.
+        cpu_messages: Messages of `CPU_BODY_SIZE` bytes per client CPU measurement.
     """
 
     messages: int = DEFAULT_MESSAGES
@@ -105,6 +132,7 @@ class BenchConfig:
     rss_messages: int = RSS_MESSAGES
     latency_seconds: float = 5.0
     latency_warmup: float = 0.5
+    cpu_messages: int = CPU_MESSAGES
     body_sizes: tuple[int, ...] = field(default=BODY_SIZES)
 
     @classmethod
@@ -142,6 +170,7 @@ class BenchConfig:
             rss_messages=count if quick else RSS_MESSAGES,
             latency_seconds=1.0 if quick else 5.0,
             latency_warmup=0.2 if quick else 0.5,
+            cpu_messages=count if quick else CPU_MESSAGES,
         )
 
     @property
@@ -169,4 +198,6 @@ class BenchConfig:
             "latency_rate": LATENCY_RATE,
             "latency_seconds": self.latency_seconds,
             "latency_warmup_seconds": self.latency_warmup,
+            "cpu_messages": self.cpu_messages,
+            "cpu_body_bytes": CPU_BODY_SIZE,
         }
