@@ -48,4 +48,7 @@ def test_quick_bench_writes_a_complete_report(
     assert all(row["msg_per_s"] > 0 for row in report["throughput"])
     assert report["client_rss"]["all_unwritten"]
     assert report["latency"]["p50_ms"] > 0
+    cpu_rows = report["client_cpu"]["rows"]
+    assert [row["phase"] for row in cpu_rows] == ["produce", "produce", "consume"]
+    assert all(row["us_per_message"]["ami"] > 0 for row in cpu_rows)
     assert "msg/s" in capsys.readouterr().out

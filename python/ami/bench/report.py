@@ -11,6 +11,9 @@ from typing import Any
 from ami.bench.config import (
     CASES,
     CEILING,
+    CPU_BODY_SIZE,
+    CPU_CASES,
+    CPU_CLIENTS,
     LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
@@ -19,6 +22,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
+from ami.bench.cpu_cost import CpuSample
 from ami.bench.latency import LatencySample
 from ami.bench.rss import RssSample
 
@@ -32,6 +36,7 @@ class Results:
     rates: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     rss: list[RssSample] = field(default_factory=list)
     latency: list[LatencySample] = field(default_factory=list)
+    cpu: dict[str, list[CpuSample]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def add_rate(self, case: Case, workload: Workload, seconds: float) -> float:
@@ -44,6 +49,10 @@ class Results:
         """Median rate of `case` at `body_size`, or None when it never ran."""
         runs = self.rates.get((case.key, body_size))
         return statistics.median(runs) if runs else None
+
+    def add_cpu(self, case: Case, sample: CpuSample) -> None:
+        """Records one client CPU run of `case`."""
+        self.cpu.setdefault(case.key, []).append(sample)
 
 
 def _ratio(value: float | None, reference: float | None) -> float | None:
@@ -123,6 +132,58 @@ def latency_summary(config: BenchConfig, results: Results) -> dict[str, Any] | N
     }
 
 
+def cpu_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
+    """Client CPU per message: one row per way ami was driven, next to its phase's peers.
+
+    Args:
+        config: What was run.
+        results: What was measured.
+
+    Returns:
+        JSON-ready medians per client (µs per message, msg/s), every run, and ami's CPU
+        as a fraction of each peer's; None when nothing was measured.
+    """
+    if not results.cpu:
+        return None
+    ami_cases = sorted(
+        (c for c in CPU_CASES if c.client == "ami"), key=lambda c: c.phase != "produce"
+    )
+    rows = [_cpu_row(case, results) for case in ami_cases]
+    return {
+        "messages": config.cpu_messages,
+        "body_bytes": CPU_BODY_SIZE,
+        "rows": [row for row in rows if row is not None],
+    }
+
+
+def _cpu_row(ami_case: Case, results: Results) -> dict[str, Any] | None:
+    peers = [c for c in CPU_CASES if c.client != "ami" and c.phase == ami_case.phase]
+    measured = {c.client: results.cpu[c.key] for c in [ami_case, *peers] if c.key in results.cpu}
+    if "ami" not in measured:
+        return None
+    micros = {
+        client: round(statistics.median(s.us_per_message for s in runs), 3)
+        for client, runs in measured.items()
+    }
+    return {
+        "phase": ami_case.phase,
+        "ami": ami_case.label,
+        "us_per_message": micros,
+        "msg_per_s": {
+            client: round(statistics.median(s.msg_per_s for s in runs), 1)
+            for client, runs in measured.items()
+        },
+        "runs_us_per_message": {
+            client: [round(s.us_per_message, 3) for s in runs] for client, runs in measured.items()
+        },
+        "ami_vs": {
+            client: _ratio(micros["ami"], value)
+            for client, value in micros.items()
+            if client != "ami"
+        },
+    }
+
+
 def build_report(
     config: BenchConfig,
     results: Results,
@@ -151,6 +212,7 @@ def build_report(
         "throughput": throughput_rows(config, results),
         "client_rss": rss_summary(config, results),
         "latency": latency_summary(config, results),
+        "client_cpu": cpu_summary(config, results),
         "notes": results.notes,
     }
 
@@ -208,6 +270,7 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     lines += _align(rows, right_from=3)
     lines.append("")
+    lines += _cpu_lines(report)
     lines += _extra_lines(report)
     return "\n".join(lines) + "\n"
 
@@ -222,6 +285,37 @@ def _align(rows: list[tuple[str, ...]], right_from: int) -> list[str]:
         ]
         out.append("  ".join(cells).rstrip())
     return out
+
+
+def _cpu_lines(report: dict[str, Any]) -> list[str]:
+    """The client CPU table: µs per message and msg/s per client, ami's share of each peer's."""
+    cpu = report.get("client_cpu")
+    if not cpu or not cpu["rows"]:
+        return []
+    peers = [client for client in CPU_CLIENTS if client != "ami"]
+    header = (
+        "",
+        *CPU_CLIENTS,
+        *(f"ami/{peer}" for peer in peers),
+        *(f"{client} msg/s" for client in CPU_CLIENTS),
+    )
+    rows = [header]
+    for row in cpu["rows"]:
+        micros, rates = row["us_per_message"], row["msg_per_s"]
+        phase = "consume+ack" if row["phase"] == "consume" else row["phase"]
+        rows.append(
+            (
+                f"{phase}, ami {row['ami']}",
+                *(f"{micros[c]:.2f}" if c in micros else "-" for c in CPU_CLIENTS),
+                *(_times(row["ami_vs"].get(peer)) for peer in peers),
+                *(f"{rates[c]:,.0f}" if c in rates else "-" for c in CPU_CLIENTS),
+            )
+        )
+    title = (
+        f"client CPU per message, µs (user+sys of the client process; {cpu['messages']:,} "
+        f"messages of {cpu['body_bytes']} B; medians)"
+    )
+    return [title, *_align(rows, right_from=1), ""]
 
 
 def _extra_lines(report: dict[str, Any]) -> list[str]:

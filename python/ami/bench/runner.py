@@ -21,6 +21,7 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
+    CPU_BODY_SIZE,
     LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
@@ -29,6 +30,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
+from ami.bench.cpu_cost import cpu_pairs, glide_installed, measure_cpu
 from ami.bench.latency import measure_latency
 from ami.bench.machine import describe
 from ami.bench.plot import plot_rates
@@ -67,6 +69,8 @@ def run(config: BenchConfig) -> int:
     results = Results()
     if binary is None:
         _skip_note(progress, results, "redis-benchmark not found on PATH: no server ceiling")
+    if not glide_installed():
+        _skip_note(progress, results, "valkey-glide is not installed: no valkey-glide CPU figures")
     with _cluster(config, progress) as nodes, Admin(nodes) as admin:
         machine = describe(admin)
         state = _Run(config, nodes, admin, progress, results, binary)
@@ -78,9 +82,9 @@ def run(config: BenchConfig) -> int:
 
 
 def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
-    """How many steps `run` will show: throughput per workload, memory and latency."""
+    """How many steps `run` will show: throughput per workload, memory, latency, CPU."""
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
-    return config.repeat * (per_workload * len(config.workloads) + 2)
+    return config.repeat * (per_workload * len(config.workloads) + 2 + _cpu_steps())
 
 
 @contextmanager
@@ -103,6 +107,7 @@ def _run_once(state: _Run, prefix: str) -> None:
             _pair(state, workload, label, pair)
     _rss(state, prefix)
     _latency(state, prefix)
+    _client_cpu(state, prefix)
 
 
 def _ceiling(state: _Run, workload: Workload, label: str) -> None:
@@ -232,6 +237,34 @@ def _latency(state: _Run, prefix: str) -> None:
             step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
     finally:
         state.admin.delete_queue(queue)
+
+
+def _cpu_steps() -> int:
+    return sum(1 if consume is None else 2 for _, consume in cpu_pairs())
+
+
+def _client_cpu(state: _Run, prefix: str) -> None:
+    """Each client fills a fresh queue in one child process and drains it in another."""
+    workload = Workload(CPU_BODY_SIZE, state.config.cpu_messages)
+    for produce, consume in cpu_pairs():
+        queue = fresh_queue("cpu")
+        try:
+            if _cpu_case(state, prefix, produce, queue, workload) and consume is not None:
+                _cpu_case(state, prefix, consume, queue, workload)
+        finally:
+            state.admin.delete_queue(queue)
+
+
+def _cpu_case(state: _Run, prefix: str, case: Case, queue: str, workload: Workload) -> bool:
+    """Measures one case's client CPU; returns whether it succeeded."""
+    succeeded = False
+    what = f"the client CPU of {case.client} {case.label}"
+    with _step(state, f"{prefix} client CPU, {case.client} {case.label}", what) as step:
+        sample = measure_cpu(case, state.nodes, queue, workload)
+        state.results.add_cpu(case, sample)
+        step.result = f"{sample.us_per_message:.2f} µs/msg, {sample.msg_per_s:,.0f} msg/s"
+        succeeded = True
+    return succeeded
 
 
 def _skip_note(progress: Progress, results: Results, text: str) -> None:
