@@ -151,6 +151,7 @@ def cpu_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
     rows = [_cpu_row(case, results) for case in ami_cases]
     return {
         "messages": config.cpu_messages,
+        "peer_messages": config.cpu_peer_messages,
         "body_bytes": CPU_BODY_SIZE,
         "rows": [row for row in rows if row is not None],
     }
@@ -168,6 +169,7 @@ def _cpu_row(ami_case: Case, results: Results) -> dict[str, Any] | None:
     return {
         "phase": ami_case.phase,
         "ami": ami_case.label,
+        "messages": {client: runs[0].messages for client, runs in measured.items()},
         "us_per_message": micros,
         "msg_per_s": {
             client: round(statistics.median(s.msg_per_s for s in runs), 1)
@@ -312,8 +314,9 @@ def _cpu_lines(report: dict[str, Any]) -> list[str]:
             )
         )
     title = (
-        f"client CPU per message, µs (user+sys of the client process; {cpu['messages']:,} "
-        f"messages of {cpu['body_bytes']} B; medians)"
+        f"client CPU per message, µs (user+sys of the client process; {cpu['body_bytes']} B "
+        f"bodies, {cpu['messages']:,} messages per ami run, {cpu['peer_messages']:,} per "
+        f"peer run; medians)"
     )
     return [title, *_align(rows, right_from=1), ""]
 

@@ -21,7 +21,6 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
-    CPU_BODY_SIZE,
     LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
@@ -245,8 +244,8 @@ def _cpu_steps() -> int:
 
 def _client_cpu(state: _Run, prefix: str) -> None:
     """Each client fills a fresh queue in one child process and drains it in another."""
-    workload = Workload(CPU_BODY_SIZE, state.config.cpu_messages)
     for produce, consume in cpu_pairs():
+        workload = state.config.cpu_workload(produce)
         queue = fresh_queue("cpu")
         try:
             if _cpu_case(state, prefix, produce, queue, workload) and consume is not None:
