@@ -85,6 +85,16 @@ def glide_installed() -> bool:
     return find_spec("glide") is not None
 
 
+def redis_py_parser() -> str:
+    """How redis-py parses replies here: with ``"hiredis"`` (when installed) or in
+    ``"pure Python"``; its CPU per message depends on it."""
+    try:
+        from redis.utils import HIREDIS_AVAILABLE
+    except ImportError:
+        return "not installed"
+    return "hiredis" if HIREDIS_AVAILABLE else "pure Python"
+
+
 def cpu_pairs() -> tuple[tuple[Case, Case | None], ...]:
     """`config.CPU_PAIRS`, without valkey-glide's when it is not installed."""
     if glide_installed():

@@ -22,7 +22,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
-from ami.bench.cpu_cost import CpuSample
+from ami.bench.cpu_cost import CpuSample, redis_py_parser
 from ami.bench.latency import LatencySample
 from ami.bench.rss import RssSample
 
@@ -153,6 +153,7 @@ def cpu_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
         "messages": config.cpu_messages,
         "peer_messages": config.cpu_peer_messages,
         "body_bytes": CPU_BODY_SIZE,
+        "redis_py_parser": redis_py_parser(),
         "rows": [row for row in rows if row is not None],
     }
 
@@ -318,7 +319,8 @@ def _cpu_lines(report: dict[str, Any]) -> list[str]:
         f"bodies, {cpu['messages']:,} messages per ami run, {cpu['peer_messages']:,} per "
         f"peer run; medians)"
     )
-    return [title, *_align(rows, right_from=1), ""]
+    parser = f"redis-py parses replies with: {cpu.get('redis_py_parser', '?')}"
+    return [title, *_align(rows, right_from=1), parser, ""]
 
 
 def _extra_lines(report: dict[str, Any]) -> list[str]:
