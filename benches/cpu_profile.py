@@ -154,10 +154,8 @@ def layer(frames: list[tuple[str, str]]) -> tuple[str, str]:
     if frames and frames[0][1] == "[kernel.kallsyms]":
         if "asm_exc_page_fault" in symbols:
             return "kernel: page faults", _user_caller(frames)
-        if "entry_SYSCALL_64" in symbols or "do_syscall_64" in symbols:
-            return "kernel: syscalls", next(
-                (s for s in symbols if s.startswith("__x64_sys_")), "syscall"
-            )
+        if "do_syscall_64" in symbols:
+            return "kernel: syscalls", _syscall(frames)
         return "kernel: other", symbols[0]
     in_python = ""
     for symbol, dso in frames:
@@ -173,6 +171,16 @@ def layer(frames: list[tuple[str, str]]) -> tuple[str, str]:
                 return name, symbol
         return "other", symbol
     return ("python interpreter", in_python) if in_python else ("other", symbols[0])
+
+
+def _syscall(frames: list[tuple[str, str]]) -> str:
+    """The kernel function a syscall entered (``do_writev``, ``__x64_sys_recvfrom``), or
+    the user-space wrapper that made it when the sample hit the entry itself."""
+    symbols = [symbol for symbol, _ in frames]
+    entry = symbols.index("do_syscall_64")
+    if entry > 0:
+        return symbols[entry - 1]
+    return next((s for s, d in frames[entry:] if d != "[kernel.kallsyms]"), "?")
 
 
 def _user_caller(frames: list[tuple[str, str]]) -> str:
