@@ -10,6 +10,7 @@ import pytest
 
 from ami import cli
 from ami.bench.config import CASES, CEILING
+from ami.bench.latency import CLIENTS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,5 +48,7 @@ def test_quick_bench_writes_a_complete_report(
     assert cases_by_size == {2: expected, 100: expected, 4096: expected}
     assert all(row["msg_per_s"] > 0 for row in report["throughput"])
     assert report["client_rss"]["all_unwritten"]
-    assert report["latency"]["p50_ms"] > 0
+    latency = {row["client"]: row for row in report["latency"]["rows"]}
+    assert set(latency) == set(CLIENTS)
+    assert all(row["p50_ms"] > 0 and row["achieved_msg_per_s"] > 0 for row in latency.values())
     assert "msg/s" in capsys.readouterr().out

@@ -10,7 +10,8 @@ DEFAULT_MESSAGES = 1_000_000
 QUICK_MESSAGES = 50_000
 RSS_MESSAGES = 1_000_000
 RSS_BODY_SIZE = 100
-LATENCY_RATE = 1_000
+LATENCY_RATES = (1_000, 20_000, 100_000)
+QUICK_LATENCY_RATES = (1_000,)
 BODY_SIZES = (2, 100, 4096)
 # Bigger bodies get fewer messages so every workload moves a similar time's worth of
 # data; 4 KiB bodies at the full count would hold gigabytes in the servers.
@@ -94,6 +95,7 @@ class BenchConfig:
         rss_messages: Messages buffered for the client memory measurement.
         latency_seconds: How long the steady-rate latency run sends.
         latency_warmup: Seconds of latency samples discarded at the start.
+        latency_rates: Steady rates, in messages per second, of the latency runs.
     """
 
     messages: int = DEFAULT_MESSAGES
@@ -105,6 +107,7 @@ class BenchConfig:
     rss_messages: int = RSS_MESSAGES
     latency_seconds: float = 5.0
     latency_warmup: float = 0.5
+    latency_rates: tuple[int, ...] = LATENCY_RATES
     body_sizes: tuple[int, ...] = field(default=BODY_SIZES)
 
     @classmethod
@@ -142,6 +145,7 @@ class BenchConfig:
             rss_messages=count if quick else RSS_MESSAGES,
             latency_seconds=1.0 if quick else 5.0,
             latency_warmup=0.2 if quick else 0.5,
+            latency_rates=QUICK_LATENCY_RATES if quick else LATENCY_RATES,
         )
 
     @property
@@ -166,7 +170,7 @@ class BenchConfig:
             ],
             "rss_messages": self.rss_messages,
             "rss_body_bytes": RSS_BODY_SIZE,
-            "latency_rate": LATENCY_RATE,
+            "latency_rates": list(self.latency_rates),
             "latency_seconds": self.latency_seconds,
             "latency_warmup_seconds": self.latency_warmup,
         }

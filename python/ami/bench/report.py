@@ -11,7 +11,6 @@ from typing import Any
 from ami.bench.config import (
     CASES,
     CEILING,
-    LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
     RSS_BODY_SIZE,
@@ -19,7 +18,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
-from ami.bench.latency import LatencySample
+from ami.bench.latency import CLIENTS, FLOOR, LatencySample
 from ami.bench.rss import RssSample
 
 SCHEMA_VERSION = 1
@@ -109,17 +108,37 @@ def rss_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
 
 
 def latency_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
-    """Median p50/p99 over the steady-rate runs."""
+    """Per rate and client, the medians over the repeats, and ami's p50 next to the floor's."""
     if not results.latency:
         return None
+    rows = []
+    for rate in config.latency_rates:
+        floor_p50 = None
+        for client in CLIENTS:
+            runs = [s for s in results.latency if s.rate == rate and s.client == client]
+            if not runs:
+                continue
+            p50 = statistics.median(s.p50_ms for s in runs)
+            if client == FLOOR:
+                floor_p50 = p50
+            rows.append(
+                {
+                    "rate_msg_per_s": rate,
+                    "client": client,
+                    "achieved_msg_per_s": round(statistics.median(s.achieved_rate for s in runs)),
+                    "p50_ms": round(p50, 3),
+                    "p99_ms": round(statistics.median(s.p99_ms for s in runs), 3),
+                    "p999_ms": round(statistics.median(s.p999_ms for s in runs), 3),
+                    "max_ms": round(max(s.max_ms for s in runs), 3),
+                    "p50_vs_floor": _ratio(p50, floor_p50) if client != FLOOR else None,
+                }
+            )
     return {
-        "rate_msg_per_s": LATENCY_RATE,
         "seconds": config.latency_seconds,
         "warmup_seconds": config.latency_warmup,
+        "body_bytes": 16,
+        "rows": rows,
         "runs": [asdict(sample) for sample in results.latency],
-        "p50_ms": round(statistics.median(s.p50_ms for s in results.latency), 3),
-        "p99_ms": round(statistics.median(s.p99_ms for s in results.latency), 3),
-        "max_ms": round(max(s.max_ms for s in results.latency), 3),
     }
 
 
@@ -235,10 +254,29 @@ def _extra_lines(report: dict[str, Any]) -> list[str]:
         )
     latency = report["latency"]
     if latency:
-        lines.append(
-            f"end-to-end latency at {latency['rate_msg_per_s']:,} msg/s for "
-            f"{latency['seconds']:g} s: p50 {latency['p50_ms']:.2f} ms, "
-            f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
-        )
+        lines += ["", *_latency_lines(latency)]
     lines += [f"note: {note}" for note in report["notes"]]
     return lines
+
+
+def _latency_lines(latency: dict[str, Any]) -> list[str]:
+    """The latency rows as a table under a one-line heading."""
+    heading = (
+        f"latency from send to consume, {latency['body_bytes']} B bodies, default options, "
+        f"{latency['seconds']:g} s per run (first {latency['warmup_seconds']:g} s left out):"
+    )
+    header = ("rate", "client", "sent/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "p50/floor")
+    rows = [header] + [
+        (
+            f"{row['rate_msg_per_s']:,}",
+            row["client"],
+            f"{row['achieved_msg_per_s']:,}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['p999_ms']:.2f}",
+            f"{row['max_ms']:.2f}",
+            _times(row["p50_vs_floor"]),
+        )
+        for row in latency["rows"]
+    ]
+    return [heading, *_align(rows, right_from=2)]

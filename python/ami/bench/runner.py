@@ -21,7 +21,6 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
-    LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
     RSS_BODY_SIZE,
@@ -29,7 +28,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
-from ami.bench.latency import measure_latency
+from ami.bench.latency import CLIENTS, measure_latency
 from ami.bench.machine import describe
 from ami.bench.plot import plot_rates
 from ami.bench.progress import Progress, Step
@@ -80,7 +79,8 @@ def run(config: BenchConfig) -> int:
 def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
     """How many steps `run` will show: throughput per workload, memory and latency."""
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
-    return config.repeat * (per_workload * len(config.workloads) + 2)
+    latency = len(config.latency_rates) * len(CLIENTS)
+    return config.repeat * (per_workload * len(config.workloads) + 1 + latency)
 
 
 @contextmanager
@@ -221,17 +221,25 @@ def _rss(state: _Run, prefix: str) -> None:
 
 def _latency(state: _Run, prefix: str) -> None:
     config = state.config
-    queue = fresh_queue("lat")
-    label = f"{prefix} latency at {LATENCY_RATE:,} msg/s for {config.latency_seconds:g} s"
-    try:
-        with _step(state, label, "the latency measurement") as step:
-            sample = measure_latency(
-                state.nodes, queue, LATENCY_RATE, config.latency_seconds, config.latency_warmup
-            )
-            state.results.latency.append(sample)
-            step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
-    finally:
-        state.admin.delete_queue(queue)
+    for rate in config.latency_rates:
+        for client in CLIENTS:
+            queue = fresh_queue("lat")
+            label = f"{prefix} latency, {client} at {rate:,} msg/s for {config.latency_seconds:g} s"
+            try:
+                with _step(state, label, f"the latency of {client} at {rate:,} msg/s") as step:
+                    sample = measure_latency(
+                        state.admin,
+                        state.nodes,
+                        queue,
+                        client=client,
+                        rate=rate,
+                        seconds=config.latency_seconds,
+                        warmup=config.latency_warmup,
+                    )
+                    state.results.latency.append(sample)
+                    step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
+            finally:
+                state.admin.delete_queue(queue)
 
 
 def _skip_note(progress: Progress, results: Results, text: str) -> None:
