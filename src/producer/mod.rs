@@ -83,6 +83,7 @@ impl Producer {
             bytes: options.pending_buffer_bytes,
             batch: options.pipe_buffer_size,
             batch_bytes: options.pipe_buffer_bytes,
+            shards: options.shards,
         });
         let shared = Arc::new(Shared {
             options,

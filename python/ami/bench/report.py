@@ -31,12 +31,18 @@ class Results:
     rates: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     rss: list[RssSample] = field(default_factory=list)
     latency: list[LatencySample] = field(default_factory=list)
+    shapes: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def add_rate(self, case: Case, workload: Workload, seconds: float) -> float:
         """Records one run of `case`; returns its rate in messages per second."""
         rate = workload.messages / max(seconds, 1e-9)
         self.rates.setdefault((case.key, workload.body_size), []).append(rate)
+        return rate
+
+    def add_shape(self, shape: str, rate: float) -> float:
+        """Records one producing run through call shape `shape`; returns `rate`."""
+        self.shapes.setdefault(shape, []).append(rate)
         return rate
 
     def median_rate(self, case: Case, body_size: int) -> float | None:
@@ -142,6 +148,27 @@ def latency_summary(config: BenchConfig, results: Results) -> dict[str, Any] | N
     }
 
 
+def call_shape_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
+    """Median rate per call shape, each next to the fastest shape of the run."""
+    if not results.shapes:
+        return None
+    medians = {shape: statistics.median(runs) for shape, runs in results.shapes.items()}
+    fastest = max(medians.values())
+    return {
+        "messages": config.messages,
+        "body_bytes": 16,
+        "rows": [
+            {
+                "shape": shape,
+                "msg_per_s": round(rate),
+                "runs_msg_per_s": [round(r) for r in results.shapes[shape]],
+                "vs_fastest": _ratio(rate, fastest),
+            }
+            for shape, rate in medians.items()
+        ],
+    }
+
+
 def build_report(
     config: BenchConfig,
     results: Results,
@@ -170,6 +197,7 @@ def build_report(
         "throughput": throughput_rows(config, results),
         "client_rss": rss_summary(config, results),
         "latency": latency_summary(config, results),
+        "call_shapes": call_shape_summary(config, results),
         "notes": results.notes,
     }
 
@@ -255,6 +283,9 @@ def _extra_lines(report: dict[str, Any]) -> list[str]:
     latency = report["latency"]
     if latency:
         lines += ["", *_latency_lines(latency)]
+    shapes = report["call_shapes"]
+    if shapes:
+        lines += ["", *_call_shape_lines(shapes)]
     lines += [f"note: {note}" for note in report["notes"]]
     return lines
 
@@ -280,3 +311,21 @@ def _latency_lines(latency: dict[str, Any]) -> list[str]:
         for row in latency["rows"]
     ]
     return [heading, *_align(rows, right_from=2)]
+
+
+def _call_shape_lines(shapes: dict[str, Any]) -> list[str]:
+    """Producing rate per call shape, as a table under a one-line heading."""
+    heading = (
+        f"producing {shapes['messages']:,} x {shapes['body_bytes']} B by call shape, "
+        "default options:"
+    )
+    rows = [("shape", "msg/s", "spread", "/fastest")] + [
+        (
+            row["shape"],
+            f"{row['msg_per_s']:,}",
+            _spread(row["runs_msg_per_s"], row["msg_per_s"]),
+            _times(row["vs_fastest"]),
+        )
+        for row in shapes["rows"]
+    ]
+    return [heading, *_align(rows, right_from=1)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ami.bench import ami_runs, redis_py
 from ami.bench.admin import Admin, fresh_queue
+from ami.bench.call_shape import SHAPES, measure_shape
 from ami.bench.ceiling import measure_ceiling, redis_benchmark_binary
 from ami.bench.config import (
     AMI_CONSUME_MANY,
@@ -80,7 +81,7 @@ def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
     """How many steps `run` will show: throughput per workload, memory and latency."""
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
     latency = len(config.latency_rates) * len(CLIENTS)
-    return config.repeat * (per_workload * len(config.workloads) + 1 + latency)
+    return config.repeat * (per_workload * len(config.workloads) + 1 + latency + len(SHAPES))
 
 
 @contextmanager
@@ -103,6 +104,7 @@ def _run_once(state: _Run, prefix: str) -> None:
             _pair(state, workload, label, pair)
     _rss(state, prefix)
     _latency(state, prefix)
+    _call_shapes(state, prefix)
 
 
 def _ceiling(state: _Run, workload: Workload, label: str) -> None:
@@ -240,6 +242,20 @@ def _latency(state: _Run, prefix: str) -> None:
                     step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
             finally:
                 state.admin.delete_queue(queue)
+
+
+def _call_shapes(state: _Run, prefix: str) -> None:
+    messages = state.config.messages
+    for shape, _ in SHAPES:
+        queue = fresh_queue("shape")
+        label = f"{prefix} {messages:,} x 16 B through {shape}"
+        try:
+            with _step(state, label, f"producing through {shape}") as step:
+                seconds = measure_shape(state.nodes, queue, shape, messages)
+                rate = state.results.add_shape(shape, messages / seconds)
+                step.result = f"{rate:,.0f} msg/s"
+        finally:
+            state.admin.delete_queue(queue)
 
 
 def _skip_note(progress: Progress, results: Results, text: str) -> None:
