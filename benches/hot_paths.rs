@@ -154,6 +154,7 @@ fn bench_outbox(c: &mut Criterion) {
             bytes: 512 * 1024 * 1024,
             batch: PIPELINE_MESSAGES,
             batch_bytes: 16 * 1024 * 1024,
+            shards: 10,
         });
         group.bench_function(format!("offer+take/{size}B"), |b| {
             b.iter(|| {

@@ -157,24 +157,24 @@ def test_a_full_ack_buffer_waits_instead_of_dropping(
     assert redis_client.xlen(stream) == 0
 
 
-def test_an_ack_that_cannot_be_queued_in_time_raises(nodes: list[str], queue: str) -> None:
+def test_an_ack_that_cannot_be_queued_in_time_raises(
+    nodes: list[str], queue: str, redis_client: RedisCluster
+) -> None:
     with ami.Producer(queue, nodes=nodes, shards=1) as producer:
         producer.send_many([b"%d" % i for i in range(5)])
     consumer = ami.Consumer(
-        queue,
-        consumer="c",
-        nodes=nodes,
-        shards=1,
-        pending_buffer_size=2,
-        ack_timeout=0.2,
-        # Acks are written every pipe_period; a long one keeps the buffer full.
-        pipe_period=30.0,
+        queue, consumer="c", nodes=nodes, shards=1, pending_buffer_size=2, ack_timeout=0.2
     )
+    [stream] = stream_names(queue, 1)
+    master = redis_client.get_redis_connection(redis_client.get_node_from_key(stream))
     try:
         messages = drain(consumer, 5, ack=False)
+        # The master holds the first two acks unanswered, so the buffer stays full.
+        master.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
         with pytest.raises(ami.OperationTimeout, match="3 of 5 not queued"):
             consumer.ack_many(messages)
     finally:
+        master.execute_command("CLIENT", "UNPAUSE")
         consumer.close(timeout=60.0)
 
 

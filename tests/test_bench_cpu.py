@@ -74,6 +74,7 @@ def test_the_table_puts_ami_next_to_each_peer(tmp_path: Path) -> None:
         "throughput": [],
         "client_rss": None,
         "latency": None,
+        "call_shapes": None,
         "client_cpu": summary,
         "notes": [],
     }

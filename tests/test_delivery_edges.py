@@ -96,8 +96,9 @@ def test_close_hands_unread_messages_to_the_group_at_once(
         producer.send_many([b"%d" % i for i in range(3000)])
     options = {"nodes": nodes, "shards": 2, "prefetch_count": 1000}
     with ami.Consumer(queue, consumer="first", **options) as first:
-        handled = first.consume(500, timeout=5.0)
-        assert len(handled) == 500
+        handled: list[ami.Message] = []
+        while len(handled) < 500:
+            handled += first.consume(500 - len(handled), timeout=5.0)
         first.ack_many(handled)
         assert first.flush(5.0) == 0
         wait_until(
@@ -113,7 +114,10 @@ def test_close_hands_unread_messages_to_the_group_at_once(
     )
     # Claimed on the second consumer's first pass, not after claim_idle (60 s).
     assert time.monotonic() - started < 30.0
-    assert {m.deliveries for m in rest} == {1}
+    # Entries of the prefetch went back uncounted; those of a read that close cut short
+    # were never seen by `first`, but the server counted that read.
+    assert {m.deliveries for m in rest} <= {1, 2}
+    assert sum(m.deliveries == 1 for m in rest) >= first.stats()["handed_back"] - 1000
     assert sum(redis_client.xlen(s) for s in stream_names(queue, 2)) == 0
 
 

@@ -95,9 +95,10 @@ class ProducerOptions(ClientOptions, total=False):
     Default: ``536_870_912`` (512 MiB)."""
 
     pipe_buffer_size: int
-    """Messages per pipeline (one pipeline of XADDs goes to one shard stream). Bigger
-    batches are faster, but each is one large request: keep `response_timeout` generous
-    for big bodies. Default: ``50_000``."""
+    """Most messages per pipeline (one pipeline of XADDs goes to one shard stream).
+    Bigger batches are faster, but each is one large request: keep `response_timeout`
+    generous for big bodies. A burst is cut into smaller batches, down to 1,000
+    messages, so it spreads over every shard. Default: ``50_000``."""
 
     pipe_buffer_bytes: int
     """Body bytes per pipeline: batches of large messages are cut here, far below the
@@ -110,8 +111,9 @@ class ProducerOptions(ClientOptions, total=False):
     Default: ``16_777_216`` (16 MiB)."""
 
     pipe_period: float
-    """Seconds a partial batch waits for more messages (linger). Longer makes fuller
-    batches at the cost of latency. Default: ``0.001``."""
+    """Longest wait of a partial batch behind writes in flight. A message that finds no
+    write in flight is written at once; batches form only while writes are in flight,
+    and go as soon as those are answered or this has passed. Default: ``0.001``."""
 
     max_in_flight: int
     """Most pipelines awaiting replies at once, across all shards. More hides network
@@ -179,7 +181,8 @@ class ConsumerOptions(ClientOptions, total=False):
     """Most ids per ack write to one stream. Default: ``50_000``."""
 
     pipe_period: float
-    """Seconds acks may gather before they are written. Default: ``0.001``."""
+    """Longest wait of acks behind ack writes in flight: acks that find none in flight
+    are written at once. Default: ``0.001``."""
 
     ack_timeout: float
     """Seconds an ack may wait for room in a full ack buffer (then `ack` raises

@@ -131,6 +131,12 @@ impl AckBuffer {
         self.settled.notify_all();
     }
 
+    /// True when some ids are queued and not yet taken.
+    #[must_use]
+    pub fn has_buffered(&self) -> bool {
+        self.state.lock().buffered > 0
+    }
+
     /// True when a full batch is waiting, so the writer should not linger.
     #[must_use]
     pub fn has_full_batch(&self) -> bool {

@@ -498,22 +498,42 @@ fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
 }
 
 /// Writes acks shard by shard: each shard has at most one write in flight, and a shard
-/// whose master stalls holds up only its own acks.
+/// whose master stalls holds up only its own acks. Acks that find no write in flight go
+/// at once; behind writes in flight they gather for at most `pipe_period`.
 async fn run_acker(shared: Arc<Shared>, connection: Connection) {
     let writing = Arc::new(Mutex::new(vec![false; shared.streams.len()]));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut lingering_since: Option<Instant> = None;
     loop {
         while tasks.try_join_next().is_some() {}
-        let Some(work) = shared.acks.take_where(|shard| !writing.lock()[shard]) else {
-            if shared.acks.is_closed() && shared.acks.is_idle() {
+        let acks = &shared.acks;
+        let due = tasks.is_empty()
+            || acks.has_full_batch()
+            || acks.is_closed()
+            || lingering_since.is_some_and(|since| since.elapsed() >= shared.options.pipe_period);
+        let work = if due {
+            acks.take_where(|shard| !writing.lock()[shard])
+        } else {
+            None
+        };
+        let Some(work) = work else {
+            if acks.is_closed() && acks.is_idle() {
                 break;
             }
-            shared.acks.wake.notified().await;
-            if !shared.acks.has_full_batch() && !shared.acks.is_closed() {
-                tokio::time::sleep(shared.options.pipe_period).await;
+            if due || !acks.has_buffered() {
+                lingering_since = None;
+                acks.wake.notified().await;
+                continue;
+            }
+            let since = *lingering_since.get_or_insert_with(Instant::now);
+            tokio::select! {
+                () = acks.wake.notified() => {}
+                _ = tasks.join_next() => {}
+                () = tokio::time::sleep_until(since + shared.options.pipe_period) => {}
             }
             continue;
         };
+        lingering_since = None;
         for (shard, acked) in work.per_shard {
             writing.lock()[shard] = true;
             let shared = Arc::clone(&shared);

@@ -45,6 +45,23 @@ impl BodyBatch {
         &self.bytes[start..self.ends[index]]
     }
 
+    /// Keeps the first `at` bodies and returns the rest as a batch of their own.
+    #[must_use]
+    pub fn split_off(&mut self, at: usize) -> BodyBatch {
+        if at >= self.len() {
+            return BodyBatch::default();
+        }
+        let cut = if at == 0 { 0 } else { self.ends[at - 1] };
+        let bytes = self.bytes.split_off(cut);
+        let ends = self
+            .ends
+            .split_off(at)
+            .iter()
+            .map(|end| end - cut)
+            .collect();
+        BodyBatch { bytes, ends }
+    }
+
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
@@ -68,5 +85,15 @@ mod tests {
         let bodies: Vec<&[u8]> = batch.iter().collect();
         assert_eq!(bodies, [&b"a"[..], b"", b"\x00\xff", b"xyz"]);
         assert_eq!(batch.byte_len(), 6);
+    }
+
+    #[test]
+    fn split_off_keeps_every_body_once_in_order() {
+        let mut front = batch(&[b"a", b"", b"bc", b"def"]);
+        let back = front.split_off(2);
+        assert_eq!(front.iter().collect::<Vec<_>>(), [&b"a"[..], b""]);
+        assert_eq!(back.iter().collect::<Vec<_>>(), [&b"bc"[..], b"def"]);
+        assert_eq!((front.byte_len(), back.byte_len()), (1, 5));
+        assert!(front.split_off(5).is_empty());
     }
 }

@@ -1,5 +1,9 @@
 //! The producer: bodies go into the outbox, a writer task turns them into pipelined
 //! XADD batches, one shard stream per batch, round-robin.
+//!
+//! Batching costs nothing when idle: a message that finds no batch in flight is
+//! written at once. Batches form only behind writes in flight, and a partial one waits
+//! at most `pipe_period` for them (as Nagle's algorithm does for TCP segments).
 
 pub mod batch;
 pub mod in_flight;
@@ -28,7 +32,7 @@ use crate::wire::naming::{group_name, stream_name};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 pub struct Producer {
@@ -79,6 +83,7 @@ impl Producer {
             bytes: options.pending_buffer_bytes,
             batch: options.pipe_buffer_size,
             batch_bytes: options.pipe_buffer_bytes,
+            shards: options.shards,
         });
         let shared = Arc::new(Shared {
             options,
@@ -187,13 +192,16 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     // Each shard's fair share of the pipelines, so a stalled master cannot take them all.
     let shards = shared.streams.len();
     let in_flight = Arc::new(InFlight::new(shards, max_in_flight.div_ceil(shards)));
+    let written = Arc::new(Notify::new());
     let mut grouped_at = Instant::now();
     loop {
         let permit = Arc::clone(&permits)
             .acquire_owned()
             .await
             .expect("semaphore is never closed");
-        let Some(batch) = next_batch(&shared).await else {
+        // Ours is the only permit taken: no other batch is being written.
+        let idle = || permits.available_permits() + 1 == max_in_flight;
+        let Some(batch) = next_batch(&shared, idle, &written).await else {
             break;
         };
         let to_shard = in_flight
@@ -202,6 +210,7 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
         let task_in_flight = Arc::clone(&in_flight);
+        let task_written = Arc::clone(&written);
         tokio::spawn(async move {
             let size = (batch.len(), batch.byte_len());
             let writing = write_and_settle(&task_shared, task_connection, to_shard, batch);
@@ -211,6 +220,7 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
             .await;
             task_in_flight.finish(to_shard);
             drop(permit);
+            task_written.notify_one();
         });
         if shared.options.balance_masters && grouped_at.elapsed() >= REGROUP_EVERY {
             grouped_at = Instant::now();
@@ -262,21 +272,31 @@ async fn follow_resharding(shared: Arc<Shared>, connection: Connection) {
     }
 }
 
-/// Waits for a full batch, or for `pipe_period` to pass over a partial one.
-async fn next_batch(shared: &Shared) -> Option<BodyBatch> {
-    let mut linger_over = false;
+/// Waits for a full batch, or for a partial one to be due: at once when `idle` (no
+/// other batch is being written), else once the writes in flight are done or
+/// `pipe_period` has passed over it.
+async fn next_batch(
+    shared: &Shared,
+    idle: impl Fn() -> bool,
+    written: &Notify,
+) -> Option<BodyBatch> {
+    let mut lingering_since: Option<Instant> = None;
     loop {
+        let linger_over = idle()
+            || lingering_since.is_some_and(|since| since.elapsed() >= shared.options.pipe_period);
         match shared.outbox.take(linger_over) {
             Take::Batch(batch) => return Some(batch),
             Take::Done => return None,
             Take::Empty => {
                 shared.outbox.wake.notified().await;
-                linger_over = false;
+                lingering_since = None;
             }
             Take::Linger => {
+                let since = *lingering_since.get_or_insert_with(Instant::now);
                 tokio::select! {
                     () = shared.outbox.wake.notified() => {}
-                    () = tokio::time::sleep(shared.options.pipe_period) => linger_over = true,
+                    () = written.notified() => {}
+                    () = tokio::time::sleep_until(since + shared.options.pipe_period) => {}
                 }
             }
         }

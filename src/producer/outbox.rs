@@ -32,7 +32,13 @@ pub struct Limits {
     pub bytes: usize,
     pub batch: usize,
     pub batch_bytes: usize,
+    /// Shard streams a burst is spread over (see `Outbox::take`).
+    pub shards: usize,
 }
+
+/// The smallest batch a burst is cut into to spread it over the shards: a pipeline this
+/// long still amortises its round trip.
+pub const SMALLEST_SPREAD_BATCH: usize = 1_000;
 
 pub struct Outbox {
     state: Mutex<State>,
@@ -47,6 +53,8 @@ pub struct Outbox {
 struct State {
     filling: BodyBatch,
     full: VecDeque<BodyBatch>,
+    /// Messages in `filling` and `full`: accepted, not yet taken by the writer.
+    queued: usize,
     unconfirmed_messages: usize,
     unconfirmed_bytes: usize,
     hurry: bool,
@@ -84,6 +92,7 @@ impl Outbox {
         }
         let was_empty = state.filling.is_empty();
         state.filling.push(body);
+        state.queued += 1;
         state.unconfirmed_messages += 1;
         state.unconfirmed_bytes += body.len();
         if state.filling.len() >= self.limits.batch
@@ -109,23 +118,37 @@ impl Outbox {
     }
 
     /// Hands the writer its next batch.
+    ///
+    /// A burst is spread over the shards: while more is queued than a batch per shard, a
+    /// batch is cut to an equal share of it (at least `SMALLEST_SPREAD_BATCH`), so one
+    /// shard does not take a whole burst. The rest is due at once, as a full batch.
     pub fn take(&self, linger_over: bool) -> Take {
         let mut state = self.state.lock();
-        if let Some(batch) = state.full.pop_front() {
-            return Take::Batch(batch);
-        }
-        if state.filling.is_empty() {
+        let mut batch = if let Some(batch) = state.full.pop_front() {
+            batch
+        } else if state.filling.is_empty() {
             state.hurry = false;
             return if state.closed {
                 Take::Done
             } else {
                 Take::Empty
             };
+        } else if linger_over || state.hurry || state.closed {
+            std::mem::take(&mut state.filling)
+        } else {
+            return Take::Linger;
+        };
+        let share = state
+            .queued
+            .div_ceil(self.limits.shards.max(1))
+            .max(SMALLEST_SPREAD_BATCH);
+        // No tail shorter than the smallest spread batch is cut off.
+        if batch.len() >= share + SMALLEST_SPREAD_BATCH {
+            let rest = batch.split_off(share);
+            state.full.push_front(rest);
         }
-        if linger_over || state.hurry || state.closed {
-            return Take::Batch(std::mem::take(&mut state.filling));
-        }
-        Take::Linger
+        state.queued -= batch.len();
+        Take::Batch(batch)
     }
 
     /// Marks `messages` (of `bytes` total) as written or failed.
@@ -182,6 +205,7 @@ mod tests {
             bytes: 1 << 20,
             batch,
             batch_bytes: 1 << 20,
+            shards: 2,
         })
     }
 
@@ -195,6 +219,21 @@ mod tests {
         assert!(matches!(outbox.take(false), Take::Linger));
         assert!(matches!(outbox.take(true), Take::Batch(b) if b.len() == 1));
         assert!(matches!(outbox.take(false), Take::Empty));
+    }
+
+    #[test]
+    fn a_burst_is_cut_into_a_share_per_shard() {
+        let outbox = outbox(10_000, 5_000);
+        for _ in 0..4_500 {
+            outbox.offer(b"m");
+        }
+        let sizes: Vec<usize> = std::iter::from_fn(|| match outbox.take(true) {
+            Take::Batch(batch) => Some(batch.len()),
+            _ => None,
+        })
+        .collect();
+        // Shares of what is still queued, never below the smallest spread batch.
+        assert_eq!(sizes, [2_250, 1_125, 1_125]);
     }
 
     #[test]

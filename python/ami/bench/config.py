@@ -10,7 +10,8 @@ DEFAULT_MESSAGES = 1_000_000
 QUICK_MESSAGES = 50_000
 RSS_MESSAGES = 1_000_000
 RSS_BODY_SIZE = 100
-LATENCY_RATE = 1_000
+LATENCY_RATES = (1_000, 20_000, 100_000)
+QUICK_LATENCY_RATES = (1_000,)
 CPU_MESSAGES = 500_000
 # redis-py and valkey-glide spend about ten times ami's CPU per message: fewer messages
 # measure them as precisely and keep the client CPU table near a minute of the run.
@@ -125,6 +126,7 @@ class BenchConfig:
         latency_warmup: Seconds of latency samples discarded at the start.
         cpu_messages: Messages of `CPU_BODY_SIZE` bytes per client CPU measurement of ami
             (redis-py and valkey-glide move at most `CPU_PEER_MESSAGES`).
+        latency_rates: Steady rates, in messages per second, of the latency runs.
     """
 
     messages: int = DEFAULT_MESSAGES
@@ -137,6 +139,7 @@ class BenchConfig:
     latency_seconds: float = 5.0
     latency_warmup: float = 0.5
     cpu_messages: int = CPU_MESSAGES
+    latency_rates: tuple[int, ...] = LATENCY_RATES
     body_sizes: tuple[int, ...] = field(default=BODY_SIZES)
 
     @classmethod
@@ -175,6 +178,7 @@ class BenchConfig:
             latency_seconds=1.0 if quick else 5.0,
             latency_warmup=0.2 if quick else 0.5,
             cpu_messages=count if quick else CPU_MESSAGES,
+            latency_rates=QUICK_LATENCY_RATES if quick else LATENCY_RATES,
         )
 
     @property
@@ -209,7 +213,7 @@ class BenchConfig:
             ],
             "rss_messages": self.rss_messages,
             "rss_body_bytes": RSS_BODY_SIZE,
-            "latency_rate": LATENCY_RATE,
+            "latency_rates": list(self.latency_rates),
             "latency_seconds": self.latency_seconds,
             "latency_warmup_seconds": self.latency_warmup,
             "cpu_messages": self.cpu_messages,

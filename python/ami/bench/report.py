@@ -14,7 +14,6 @@ from ami.bench.config import (
     CPU_BODY_SIZE,
     CPU_CASES,
     CPU_CLIENTS,
-    LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
     RSS_BODY_SIZE,
@@ -23,7 +22,7 @@ from ami.bench.config import (
     Workload,
 )
 from ami.bench.cpu_cost import CpuSample, redis_py_parser
-from ami.bench.latency import LatencySample
+from ami.bench.latency import CLIENTS, FLOOR, LatencySample
 from ami.bench.rss import RssSample
 
 SCHEMA_VERSION = 1
@@ -37,12 +36,18 @@ class Results:
     rss: list[RssSample] = field(default_factory=list)
     latency: list[LatencySample] = field(default_factory=list)
     cpu: dict[str, list[CpuSample]] = field(default_factory=dict)
+    shapes: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def add_rate(self, case: Case, workload: Workload, seconds: float) -> float:
         """Records one run of `case`; returns its rate in messages per second."""
         rate = workload.messages / max(seconds, 1e-9)
         self.rates.setdefault((case.key, workload.body_size), []).append(rate)
+        return rate
+
+    def add_shape(self, shape: str, rate: float) -> float:
+        """Records one producing run through call shape `shape`; returns `rate`."""
+        self.shapes.setdefault(shape, []).append(rate)
         return rate
 
     def median_rate(self, case: Case, body_size: int) -> float | None:
@@ -118,17 +123,58 @@ def rss_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
 
 
 def latency_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
-    """Median p50/p99 over the steady-rate runs."""
+    """Per rate and client, the medians over the repeats, and ami's p50 next to the floor's."""
     if not results.latency:
         return None
+    rows = []
+    for rate in config.latency_rates:
+        floor_p50 = None
+        for client in CLIENTS:
+            runs = [s for s in results.latency if s.rate == rate and s.client == client]
+            if not runs:
+                continue
+            p50 = statistics.median(s.p50_ms for s in runs)
+            if client == FLOOR:
+                floor_p50 = p50
+            rows.append(
+                {
+                    "rate_msg_per_s": rate,
+                    "client": client,
+                    "achieved_msg_per_s": round(statistics.median(s.achieved_rate for s in runs)),
+                    "p50_ms": round(p50, 3),
+                    "p99_ms": round(statistics.median(s.p99_ms for s in runs), 3),
+                    "p999_ms": round(statistics.median(s.p999_ms for s in runs), 3),
+                    "max_ms": round(max(s.max_ms for s in runs), 3),
+                    "p50_vs_floor": _ratio(p50, floor_p50) if client != FLOOR else None,
+                }
+            )
     return {
-        "rate_msg_per_s": LATENCY_RATE,
         "seconds": config.latency_seconds,
         "warmup_seconds": config.latency_warmup,
+        "body_bytes": 16,
+        "rows": rows,
         "runs": [asdict(sample) for sample in results.latency],
-        "p50_ms": round(statistics.median(s.p50_ms for s in results.latency), 3),
-        "p99_ms": round(statistics.median(s.p99_ms for s in results.latency), 3),
-        "max_ms": round(max(s.max_ms for s in results.latency), 3),
+    }
+
+
+def call_shape_summary(config: BenchConfig, results: Results) -> dict[str, Any] | None:
+    """Median rate per call shape, each next to the fastest shape of the run."""
+    if not results.shapes:
+        return None
+    medians = {shape: statistics.median(runs) for shape, runs in results.shapes.items()}
+    fastest = max(medians.values())
+    return {
+        "messages": config.messages,
+        "body_bytes": 16,
+        "rows": [
+            {
+                "shape": shape,
+                "msg_per_s": round(rate),
+                "runs_msg_per_s": [round(r) for r in results.shapes[shape]],
+                "vs_fastest": _ratio(rate, fastest),
+            }
+            for shape, rate in medians.items()
+        ],
     }
 
 
@@ -216,6 +262,7 @@ def build_report(
         "client_rss": rss_summary(config, results),
         "latency": latency_summary(config, results),
         "client_cpu": cpu_summary(config, results),
+        "call_shapes": call_shape_summary(config, results),
         "notes": results.notes,
     }
 
@@ -334,10 +381,50 @@ def _extra_lines(report: dict[str, Any]) -> list[str]:
         )
     latency = report["latency"]
     if latency:
-        lines.append(
-            f"end-to-end latency at {latency['rate_msg_per_s']:,} msg/s for "
-            f"{latency['seconds']:g} s: p50 {latency['p50_ms']:.2f} ms, "
-            f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
-        )
+        lines += ["", *_latency_lines(latency)]
+    shapes = report["call_shapes"]
+    if shapes:
+        lines += ["", *_call_shape_lines(shapes)]
     lines += [f"note: {note}" for note in report["notes"]]
     return lines
+
+
+def _latency_lines(latency: dict[str, Any]) -> list[str]:
+    """The latency rows as a table under a one-line heading."""
+    heading = (
+        f"latency from send to consume, {latency['body_bytes']} B bodies, default options, "
+        f"{latency['seconds']:g} s per run (first {latency['warmup_seconds']:g} s left out):"
+    )
+    header = ("rate", "client", "sent/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "p50/floor")
+    rows = [header] + [
+        (
+            f"{row['rate_msg_per_s']:,}",
+            row["client"],
+            f"{row['achieved_msg_per_s']:,}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['p999_ms']:.2f}",
+            f"{row['max_ms']:.2f}",
+            _times(row["p50_vs_floor"]),
+        )
+        for row in latency["rows"]
+    ]
+    return [heading, *_align(rows, right_from=2)]
+
+
+def _call_shape_lines(shapes: dict[str, Any]) -> list[str]:
+    """Producing rate per call shape, as a table under a one-line heading."""
+    heading = (
+        f"producing {shapes['messages']:,} x {shapes['body_bytes']} B by call shape, "
+        "default options:"
+    )
+    rows = [("shape", "msg/s", "spread", "/fastest")] + [
+        (
+            row["shape"],
+            f"{row['msg_per_s']:,}",
+            _spread(row["runs_msg_per_s"], row["msg_per_s"]),
+            _times(row["vs_fastest"]),
+        )
+        for row in shapes["rows"]
+    ]
+    return [heading, *_align(rows, right_from=1)]

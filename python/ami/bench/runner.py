@@ -13,6 +13,7 @@ from typing import Any
 
 from ami.bench import ami_runs, redis_py
 from ami.bench.admin import Admin, fresh_queue
+from ami.bench.call_shape import SHAPES, measure_shape
 from ami.bench.ceiling import measure_ceiling, redis_benchmark_binary
 from ami.bench.config import (
     AMI_CONSUME_MANY,
@@ -21,7 +22,6 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
-    LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
     RSS_BODY_SIZE,
@@ -30,7 +30,7 @@ from ami.bench.config import (
     Workload,
 )
 from ami.bench.cpu_cost import cpu_pairs, glide_installed, measure_cpu
-from ami.bench.latency import measure_latency
+from ami.bench.latency import CLIENTS, measure_latency
 from ami.bench.machine import describe
 from ami.bench.plot import plot_rates
 from ami.bench.progress import Progress, Step
@@ -83,7 +83,10 @@ def run(config: BenchConfig) -> int:
 def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
     """How many steps `run` will show: throughput per workload, memory, latency, CPU."""
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
-    return config.repeat * (per_workload * len(config.workloads) + 2 + _cpu_steps())
+    latency = len(config.latency_rates) * len(CLIENTS)
+    return config.repeat * (
+        per_workload * len(config.workloads) + 1 + latency + len(SHAPES) + _cpu_steps()
+    )
 
 
 @contextmanager
@@ -106,6 +109,7 @@ def _run_once(state: _Run, prefix: str) -> None:
             _pair(state, workload, label, pair)
     _rss(state, prefix)
     _latency(state, prefix)
+    _call_shapes(state, prefix)
     _client_cpu(state, prefix)
 
 
@@ -225,17 +229,39 @@ def _rss(state: _Run, prefix: str) -> None:
 
 def _latency(state: _Run, prefix: str) -> None:
     config = state.config
-    queue = fresh_queue("lat")
-    label = f"{prefix} latency at {LATENCY_RATE:,} msg/s for {config.latency_seconds:g} s"
-    try:
-        with _step(state, label, "the latency measurement") as step:
-            sample = measure_latency(
-                state.nodes, queue, LATENCY_RATE, config.latency_seconds, config.latency_warmup
-            )
-            state.results.latency.append(sample)
-            step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
-    finally:
-        state.admin.delete_queue(queue)
+    for rate in config.latency_rates:
+        for client in CLIENTS:
+            queue = fresh_queue("lat")
+            label = f"{prefix} latency, {client} at {rate:,} msg/s for {config.latency_seconds:g} s"
+            try:
+                with _step(state, label, f"the latency of {client} at {rate:,} msg/s") as step:
+                    sample = measure_latency(
+                        state.admin,
+                        state.nodes,
+                        queue,
+                        client=client,
+                        rate=rate,
+                        seconds=config.latency_seconds,
+                        warmup=config.latency_warmup,
+                    )
+                    state.results.latency.append(sample)
+                    step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
+            finally:
+                state.admin.delete_queue(queue)
+
+
+def _call_shapes(state: _Run, prefix: str) -> None:
+    messages = state.config.messages
+    for shape, _ in SHAPES:
+        queue = fresh_queue("shape")
+        label = f"{prefix} {messages:,} x 16 B through {shape}"
+        try:
+            with _step(state, label, f"producing through {shape}") as step:
+                seconds = measure_shape(state.nodes, queue, shape, messages)
+                rate = state.results.add_shape(shape, messages / seconds)
+                step.result = f"{rate:,.0f} msg/s"
+        finally:
+            state.admin.delete_queue(queue)
 
 
 def _cpu_steps() -> int:
