@@ -77,20 +77,22 @@ impl ConsumerCorePy {
             Some(Fetch::Messages(deliveries)) => deliveries,
             _ => Vec::new(),
         };
-        let messages = deliveries.into_iter().map(|d| MessagePy {
-            body: PyBytes::new(py, &d.body).unbind(),
-            id: PyString::new(py, &d.id).unbind(),
-            stream: self.streams[d.shard].clone_ref(py),
-            group: self.group.clone_ref(py),
-            shard: d.shard,
-            deliveries: d.deliveries,
-            place: d.place,
-        });
-        let list = PyList::empty(py);
-        for message in messages {
-            list.append(Bound::new(py, message)?)?;
-        }
-        Ok(list)
+        let messages = deliveries
+            .into_iter()
+            .map(|d| {
+                let message = MessagePy {
+                    body: PyBytes::new(py, &d.body).unbind(),
+                    id: PyString::new(py, &d.id).unbind(),
+                    stream: self.streams[d.shard].clone_ref(py),
+                    group: self.group.clone_ref(py),
+                    shard: d.shard,
+                    deliveries: d.deliveries,
+                    place: d.place,
+                };
+                Bound::new(py, message)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, messages)
     }
 
     fn ack(&self, py: Python<'_>, message: &Bound<'_, MessagePy>) -> PyResult<()> {
