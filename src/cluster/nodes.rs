@@ -37,25 +37,29 @@ impl Nodes {
 
     /// The node serving `key`, as last known, and a fresh look at the slot map soon.
     pub fn node_of(self: &Arc<Self>, key: &str) -> String {
-        let slot = slot_of(key.as_bytes());
-        let (node, outdated) = {
-            let map = self.state.lock();
-            let node = map
-                .ranges
-                .iter()
-                .find(|(first, last, _)| (*first..=*last).contains(&slot))
-                .map_or_else(|| "unknown".to_owned(), |(_, _, node)| node.clone());
-            let outdated = map
-                .read_at
-                .is_none_or(|at| at.elapsed() >= REREAD_AT_MOST_EVERY);
-            (node, outdated)
-        };
+        let node = self.master_of(key).unwrap_or_else(|| "unknown".to_owned());
+        let outdated = self
+            .state
+            .lock()
+            .read_at
+            .is_none_or(|at| at.elapsed() >= REREAD_AT_MOST_EVERY);
         if outdated {
             self.state.lock().read_at = Some(Instant::now());
             let nodes = Arc::clone(self);
             tokio::spawn(async move { nodes.reread().await });
         }
         node
+    }
+
+    /// The master serving `key` as last known, without looking again.
+    pub fn master_of(&self, key: &str) -> Option<String> {
+        let slot = slot_of(key.as_bytes());
+        self.state
+            .lock()
+            .ranges
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, node)| node.clone())
     }
 
     async fn reread(&self) {
