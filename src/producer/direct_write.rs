@@ -120,17 +120,8 @@ impl DirectWrites {
         for (_, text) in &replies.errors {
             let (code, detail) = error_parts(text);
             if code == "MOVED" {
-                if let Some((host, port)) = moved_to(detail) {
-                    // An empty host (an unknown endpoint) means the host asked.
-                    let host = if host.is_empty() {
-                        asked.0.clone()
-                    } else {
-                        host
-                    };
-                    self.state
-                        .lock()
-                        .moved
-                        .insert(stream.to_owned(), (host, port));
+                if redirection == Redirection::None {
+                    self.moved(stream, asked, detail);
                 }
                 redirection = Redirection::Moved;
             } else if classify_code(code) == Disposition::Retry {
@@ -142,6 +133,29 @@ impl DirectWrites {
             return Redirection::None;
         }
         redirection
+    }
+
+    /// Writes of `stream` go where `MOVED detail` points from now on, and redis-rs and
+    /// the slot map learn of it.
+    fn moved(&self, stream: &str, asked: &Address, detail: &str) {
+        let Some((host, port)) = moved_to(detail) else {
+            return;
+        };
+        // An empty host (an unknown endpoint) means the host asked.
+        let host = if host.is_empty() {
+            asked.0.clone()
+        } else {
+            host
+        };
+        let target = (host, port);
+        let before = self
+            .state
+            .lock()
+            .moved
+            .insert(stream.to_owned(), target.clone());
+        if before != Some(target) {
+            self.nodes.slot_moved(stream);
+        }
     }
 
     /// Where `stream` is written: where MOVED last pointed, else the master the slot map
