@@ -70,7 +70,7 @@ impl Link {
     }
 
     /// Writes the `count` commands `encode` puts in the buffer and waits for their
-    /// replies. Dropping the future midway leaves the connection unusable: `break_off`.
+    /// replies. A write abandoned midway breaks the connection off.
     pub async fn send(
         &self,
         count: usize,
@@ -83,6 +83,10 @@ impl Link {
                 out,
                 awaiting,
             } = &mut *sending;
+            // A request cut off midway would swallow the next one's bytes as its body.
+            if self.is_broken() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
             out.clear();
             encode(out);
             let (sender, replies) = oneshot::channel();
@@ -93,10 +97,9 @@ impl Link {
             if sent.is_err() {
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            if let Err(error) = socket.write_all(out).await {
-                self.break_off();
-                return Err(error);
-            }
+            let unfinished = Unfinished(self);
+            socket.write_all(out).await?;
+            std::mem::forget(unfinished);
             replies
         };
         replies
@@ -112,6 +115,16 @@ impl Link {
     pub fn break_off(&self) {
         self.broken.store(true, Ordering::Relaxed);
         self.reader.abort();
+    }
+}
+
+/// Breaks the link off when dropped before the write is complete (an error, a timeout),
+/// while the lock on the writing half is still held.
+struct Unfinished<'a>(&'a Link);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        self.0.break_off();
     }
 }
 
