@@ -1,5 +1,5 @@
-//! Hot paths of the core without a network: XADD pipeline encoding, XREADGROUP reply
-//! parsing, and the producer's and consumer's buffers.
+//! Hot paths of the core without a network: XADD pipeline encoding and reply reading,
+//! XREADGROUP reply parsing, and the producer's and consumer's buffers.
 //!
 //! Run with `cargo bench --bench hot_paths`; sizes match the defaults of the Python API
 //! (`pipe_buffer_size` 50,000 for writes, a 1,000-entry read).
@@ -7,6 +7,7 @@
 use _ami::hot_paths::parse_read_reply;
 use _ami::hot_paths::xadd_pipeline;
 use _ami::hot_paths::BodyBatch;
+use _ami::hot_paths::{encode_xadds, PipelineReplies};
 use _ami::hot_paths::{AckBuffer, Acked};
 use _ami::hot_paths::{Limits, Offer, Outbox, Take};
 use _ami::hot_paths::{RawReply, ReplyParser};
@@ -55,7 +56,43 @@ fn bench_xadd_pipeline(c: &mut Criterion) {
                 pipe.get_packed_pipeline()
             });
         });
+        // The direct path: straight into a buffer reused from batch to batch.
+        let mut out = Vec::new();
+        group.bench_function(format!("encode_direct/{size}B"), |b| {
+            b.iter(|| {
+                out.clear();
+                let bodies = indices.iter().map(|&i| batch.get(i));
+                encode_xadds(&mut out, black_box(STREAM), bodies, batch.byte_len());
+                out.len()
+            });
+        });
     }
+    group.finish();
+}
+
+/// The replies to a pipeline of XADDs: what redis-rs parses into values, and what the
+/// direct path only counts.
+fn bench_xadd_replies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("xadd_replies");
+    group.throughput(Throughput::Elements(PIPELINE_MESSAGES as u64));
+    let mut bytes = Vec::new();
+    for i in 0..PIPELINE_MESSAGES {
+        let id = format!("{}-{}", 1_700_000_000_000_u64 + (i / 7) as u64, i % 7);
+        bytes.extend_from_slice(format!("${}\r\n{id}\r\n", id.len()).as_bytes());
+    }
+    // Parsed as one array: the same values redis-rs builds for the pipeline's replies.
+    let mut array = format!("*{PIPELINE_MESSAGES}\r\n").into_bytes();
+    array.extend_from_slice(&bytes);
+    group.bench_function("redis_rs_values", |b| {
+        b.iter(|| redis::parse_redis_value(black_box(&array)).expect("a valid reply"));
+    });
+    group.bench_function("scan_direct", |b| {
+        b.iter(|| {
+            let mut replies = PipelineReplies::default();
+            let used = replies.scan(black_box(&bytes), PIPELINE_MESSAGES);
+            (replies.seen, used)
+        });
+    });
     group.finish();
 }
 
@@ -210,6 +247,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = bench_xadd_pipeline, bench_read_reply, bench_outbox, bench_ack_buffer
+    targets = bench_xadd_pipeline, bench_xadd_replies, bench_read_reply, bench_outbox, bench_ack_buffer
 }
 criterion_main!(hot_paths);

@@ -34,6 +34,8 @@ pub mod hot_paths {
     pub use crate::producer::batch::BodyBatch;
     pub use crate::producer::outbox::{Limits, Offer, Outbox, Take};
     pub use crate::producer::writer::xadd_pipeline;
+    pub use crate::wire::pipeline_replies::PipelineReplies;
     pub use crate::wire::raw_reply::{RawReply, ReplyParser};
     pub use crate::wire::reply::parse_read_reply;
+    pub use crate::wire::xadd_encoding::encode_xadds;
 }

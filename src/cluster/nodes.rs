@@ -1,6 +1,7 @@
-//! Which node serves a key, to name it when a command to it fails: the cluster's slot
-//! map as last read with `CLUSTER SLOTS`, read again (at most once a second) whenever a
-//! failure is reported, since failures are when slots move.
+//! Which node serves a key, to name it when a command to it fails and to write to it
+//! directly: the cluster's slot map as last read with `CLUSTER SLOTS`, read again (at
+//! most once a second) whenever a failure is reported, since failures are when slots
+//! move, and whenever a direct write meets a MOVED.
 
 use crate::cluster::connection::Connection;
 use parking_lot::Mutex;
@@ -37,25 +38,44 @@ impl Nodes {
 
     /// The node serving `key`, as last known, and a fresh look at the slot map soon.
     pub fn node_of(self: &Arc<Self>, key: &str) -> String {
-        let slot = slot_of(key.as_bytes());
-        let (node, outdated) = {
-            let map = self.state.lock();
-            let node = map
-                .ranges
-                .iter()
-                .find(|(first, last, _)| (*first..=*last).contains(&slot))
-                .map_or_else(|| "unknown".to_owned(), |(_, _, node)| node.clone());
-            let outdated = map
-                .read_at
-                .is_none_or(|at| at.elapsed() >= REREAD_AT_MOST_EVERY);
-            (node, outdated)
-        };
+        let node = self.master_of(key).unwrap_or_else(|| "unknown".to_owned());
+        let outdated = self
+            .state
+            .lock()
+            .read_at
+            .is_none_or(|at| at.elapsed() >= REREAD_AT_MOST_EVERY);
         if outdated {
             self.state.lock().read_at = Some(Instant::now());
             let nodes = Arc::clone(self);
             tokio::spawn(async move { nodes.reread().await });
         }
         node
+    }
+
+    /// The master serving `key` as last known, without looking again.
+    pub fn master_of(&self, key: &str) -> Option<String> {
+        let slot = slot_of(key.as_bytes());
+        self.state
+            .lock()
+            .ranges
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, node)| node.clone())
+    }
+
+    /// A MOVED for `key` was seen outside redis-rs: sends redis-rs a read of `key`, so
+    /// it follows the MOVED itself and learns the new slot map (other commands are
+    /// routed by it), and reads the map here again.
+    pub fn slot_moved(self: &Arc<Self>, key: &str) {
+        let nodes = Arc::clone(self);
+        let mut read = redis::cmd("EXISTS");
+        read.arg(key);
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            let mut connection = nodes.connection.clone();
+            let _ = connection.command_for(&key, read).await;
+            nodes.reread().await;
+        });
     }
 
     async fn reread(&self) {

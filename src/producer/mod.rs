@@ -6,12 +6,14 @@
 //! at most `pipe_period` for them (as Nagle's algorithm does for TCP segments).
 
 pub mod batch;
+pub mod direct_write;
 pub mod in_flight;
 pub mod outbox;
 pub mod placement;
+pub mod write_link;
 pub mod writer;
 
-use crate::cluster::connect::connect;
+use crate::cluster::connect::{connect, seed_urls};
 use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
@@ -21,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
 use crate::producer::batch::BodyBatch;
+use crate::producer::direct_write::DirectWrites;
 use crate::producer::in_flight::InFlight;
 use crate::producer::outbox::{Limits, Offer, Outbox, Take};
 use crate::producer::placement::Placement;
@@ -48,6 +51,8 @@ struct Shared {
     counters: ProducerCounters,
     fault: Fault,
     nodes: Arc<Nodes>,
+    /// Writes on connections of their own when the seeds allow it (see `direct_write`).
+    direct: Option<DirectWrites>,
 }
 
 impl Producer {
@@ -74,6 +79,11 @@ impl Producer {
             Ok::<_, Error>((connection, holders))
         })?;
         let nodes = rt.block_on(Nodes::load(connection.clone()));
+        let direct = DirectWrites::new(
+            &seed_urls(&options.connection)?,
+            options.connection.connect_timeout,
+            Arc::clone(&nodes),
+        );
         let placement = match holders.into_iter().collect::<Option<Vec<String>>>() {
             Some(holders) if options.balance_masters => Placement::by_holder(&holders),
             _ => Placement::round_robin(streams.len(), fastrand::usize(..streams.len())),
@@ -94,6 +104,7 @@ impl Producer {
             counters: ProducerCounters::default(),
             fault: Fault::default(),
             nodes,
+            direct,
         });
         let writer = run_writer(Arc::clone(&shared), connection);
         let failed = Arc::clone(&shared);
@@ -318,6 +329,8 @@ async fn write_and_settle(
     };
     let written = BatchWriter {
         connection,
+        direct: producer.direct.as_ref(),
+        response_timeout: producer.options.connection.response_timeout,
         stream,
         deadline: Instant::now() + producer.options.delivery_timeout,
         counters,

@@ -4,8 +4,10 @@ use crate::cluster::connection::Connection;
 use crate::cluster::retry::{classify, classify_code, Backoff, Disposition};
 use crate::error::Error;
 use crate::producer::batch::BodyBatch;
+use crate::producer::direct_write::{DirectWrite, DirectWrites};
 use crate::stats::ProducerCounters;
-use redis::Value;
+use crate::wire::pipeline_replies::{error_parts, PipelineReplies};
+use crate::wire::xadd_encoding::{encode_wait, encode_xadds};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -33,6 +35,10 @@ pub struct Written {
 
 pub struct BatchWriter<'a> {
     pub connection: Connection,
+    /// Writes on connections of its own when the seeds allow it (see `direct_write`).
+    pub direct: Option<&'a DirectWrites>,
+    /// The longest wait for the replies to one attempt.
+    pub response_timeout: Duration,
     pub stream: &'a str,
     pub deadline: Instant,
     pub counters: &'a ProducerCounters,
@@ -53,20 +59,12 @@ impl BatchWriter<'_> {
         let mut first_error = None;
         let mut backoff = Backoff::default();
         loop {
-            let mut pipe = xadd_pipeline(self.stream, batch, &remaining);
-            if let Some((replicas, timeout)) = self.wait {
-                pipe.cmd("WAIT")
-                    .arg(replicas)
-                    .arg(timeout.as_millis() as u64);
-            }
-            let count = remaining.len() + usize::from(self.wait.is_some());
-            let attempt = self.connection.pipeline_for(self.stream, pipe, count).await;
-            let outcome = match attempt {
-                Ok(mut replies) => match self.short_of_replicas(&mut replies) {
+            let outcome = match self.attempt(batch, &remaining).await {
+                Ok(replies) => match self.short_of_replicas(&replies, remaining.len()) {
                     Some(error) => Outcome::whole(remaining, Disposition::Retry, error),
                     None => self.sort_replies(&remaining, &replies),
                 },
-                Err(e) => Outcome::whole(remaining, classify(&e), self.error("", &e.to_string())),
+                Err((disposition, error)) => Outcome::whole(remaining, disposition, error),
             };
             failed += outcome.fatal;
             first_error = first_error.or(outcome.fatal_error);
@@ -94,30 +92,76 @@ impl BatchWriter<'_> {
         }
     }
 
-    /// Takes the WAIT reply off the end; an error when fewer replicas than asked have
-    /// the batch (then all of it is sent again: the copies on the master are duplicates).
-    fn short_of_replicas(&self, replies: &mut Vec<Value>) -> Option<Error> {
+    /// One attempt at the XADDs of `indices` (and the WAIT): directly when the direct
+    /// path can take it, else through redis-rs. The error says whether to retry.
+    async fn attempt(
+        &mut self,
+        batch: &BodyBatch,
+        indices: &[usize],
+    ) -> Result<PipelineReplies, (Disposition, Error)> {
+        let count = indices.len() + usize::from(self.wait.is_some());
+        if let Some(direct) = self.direct {
+            let timeout = self
+                .response_timeout
+                .min(self.deadline.saturating_duration_since(Instant::now()));
+            let encode = |out: &mut Vec<u8>| {
+                let bodies = indices.iter().map(|&i| batch.get(i));
+                encode_xadds(out, self.stream, bodies, batch.byte_len());
+                if let Some((replicas, timeout)) = self.wait {
+                    encode_wait(out, replicas, timeout.as_millis() as u64);
+                }
+            };
+            match direct.write(self.stream, count, timeout, encode).await {
+                DirectWrite::Answered(replies) => return Ok(replies),
+                DirectWrite::Lost(e) => {
+                    let error = self.error("", &format!("reply lost: {e}"));
+                    return Err((Disposition::Retry, error));
+                }
+                DirectWrite::Unavailable => {}
+            }
+        }
+        let mut pipe = xadd_pipeline(self.stream, batch, indices);
+        if let Some((replicas, timeout)) = self.wait {
+            pipe.cmd("WAIT")
+                .arg(replicas)
+                .arg(timeout.as_millis() as u64);
+        }
+        match self.connection.pipeline_for(self.stream, pipe, count).await {
+            Ok(values) => Ok(PipelineReplies::from_values(&values)),
+            Err(e) => Err((classify(&e), self.error("", &e.to_string()))),
+        }
+    }
+
+    /// Checks the WAIT reply after the `sent` XADDs; an error when fewer replicas than
+    /// asked have the batch (then all of it is sent again: the copies on the master are
+    /// duplicates).
+    fn short_of_replicas(&self, replies: &PipelineReplies, sent: usize) -> Option<Error> {
         let (wanted, _) = self.wait?;
-        match replies.pop() {
-            Some(Value::Int(acked)) if usize::try_from(acked).is_ok_and(|a| a >= wanted) => None,
-            Some(Value::Int(acked)) => Some(self.error(
+        match replies.integer_at(sent) {
+            Some(acked) if usize::try_from(acked).is_ok_and(|a| a >= wanted) => None,
+            Some(acked) => Some(self.error(
                 "NOREPLICAS",
                 &format!("WAIT: {acked} of {wanted} replicas acknowledged the batch"),
             )),
-            other => Some(self.error("", &format!("unexpected WAIT reply {other:?}"))),
+            None => {
+                let error = replies.errors.iter().find(|(at, _)| *at == sent);
+                let reply = error.map_or("none", |(_, text)| text.as_str());
+                Some(self.error("", &format!("unexpected WAIT reply: {reply}")))
+            }
         }
     }
 
     /// Splits replies into entries to retry and entries that failed for good.
-    fn sort_replies(&self, sent: &[usize], replies: &[Value]) -> Outcome {
+    fn sort_replies(&self, sent: &[usize], replies: &PipelineReplies) -> Outcome {
         let mut outcome = Outcome::default();
-        for (&index, reply) in sent.iter().zip(replies) {
-            if let Value::ServerError(e) = reply {
-                let error = self.error(e.code(), e.details().unwrap_or_default());
-                outcome.add(index, classify_code(e.code()), error);
-            }
+        for (position, text) in &replies.errors {
+            let Some(&index) = sent.get(*position) else {
+                continue;
+            };
+            let (code, detail) = error_parts(text);
+            outcome.add(index, classify_code(code), self.error(code, detail));
         }
-        for &index in &sent[replies.len().min(sent.len())..] {
+        for &index in &sent[replies.seen.min(sent.len())..] {
             outcome.add(
                 index,
                 Disposition::Retry,

@@ -1,6 +1,9 @@
-//! What the wire says: key names, stream ids, and the replies Redis sends back.
+//! What the wire says: key names, stream ids, XADDs as RESP, and the replies Redis
+//! sends back.
 
 pub mod naming;
+pub mod pipeline_replies;
 pub mod raw_reply;
 pub mod reply;
 pub mod stream_id;
+pub mod xadd_encoding;
