@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from ami._producer import Producer
+from ami.bench.admin import Admin
 from ami.bench.config import SHARDS, Workload
 from ami.bench.rss import RssError, RssSample
 
@@ -36,8 +38,8 @@ def read_status_kb(field: str) -> int:
 
 
 def idle_producer(nodes: list[str], queue: str, messages: int, body_size: int) -> Producer:
-    """A producer that holds `messages` bodies without writing any: it lingers for an
-    hour, takes batches bigger than the run and writes no group or shard count."""
+    """A producer that holds `messages` bodies: it takes batches bigger than the run,
+    lingers for an hour behind the batch in flight, and writes no group or shard count."""
     return Producer(
         queue,
         nodes=nodes,
@@ -50,6 +52,20 @@ def idle_producer(nodes: list[str], queue: str, messages: int, body_size: int) -
         create_group=False,
         check_shards=False,
     )
+
+
+@contextmanager
+def writes_paused(admin: Admin) -> Iterator[None]:
+    """Every master holds writes unanswered (for at most a minute), so a batch the
+    producer writes at once stays unconfirmed and every message stays held."""
+    masters = [admin.client.get_redis_connection(node) for node in admin.client.get_primaries()]
+    for master in masters:
+        master.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
+    try:
+        yield
+    finally:
+        for master in masters:
+            master.execute_command("CLIENT", "UNPAUSE")
 
 
 def fill(producer: Producer, messages: int, body_size: int) -> RssSample:
@@ -78,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--body-size", type=int, required=True)
     args = parser.parse_args(argv)
-    producer = idle_producer(args.nodes.split(","), args.queue, args.messages, args.body_size)
-    sample = fill(producer, args.messages, args.body_size)
+    nodes = args.nodes.split(",")
+    producer = idle_producer(nodes, args.queue, args.messages, args.body_size)
+    with Admin(nodes) as admin, writes_paused(admin):
+        sample = fill(producer, args.messages, args.body_size)
     print(json.dumps(asdict(sample)), flush=True)
     # Exit while `producer` is still referenced: dropping or closing it would write
     # every held message to the cluster.
