@@ -16,6 +16,12 @@ BODY_SIZES = (2, 100, 4096)
 # data; 4 KiB bodies at the full count would hold gigabytes in the servers.
 MESSAGE_DIVISORS = {2: 1, 100: 2, 4096: 10}
 
+# The distance section: 16-byte messages per row, and the round trips the proxy adds
+# (0 ms measures the proxy itself).
+DISTANCE_MESSAGES = 100_000
+QUICK_DISTANCE_MESSAGES = 20_000
+DISTANCE_RTTS_MS = (0.0, 1.0, 10.0, 50.0)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -94,6 +100,7 @@ class BenchConfig:
         rss_messages: Messages buffered for the client memory measurement.
         latency_seconds: How long the steady-rate latency run sends.
         latency_warmup: Seconds of latency samples discarded at the start.
+        distance_messages: Messages per row of the distance section.
     """
 
     messages: int = DEFAULT_MESSAGES
@@ -106,6 +113,7 @@ class BenchConfig:
     latency_seconds: float = 5.0
     latency_warmup: float = 0.5
     body_sizes: tuple[int, ...] = field(default=BODY_SIZES)
+    distance_messages: int = DISTANCE_MESSAGES
 
     @classmethod
     def from_options(
@@ -142,6 +150,7 @@ class BenchConfig:
             rss_messages=count if quick else RSS_MESSAGES,
             latency_seconds=1.0 if quick else 5.0,
             latency_warmup=0.2 if quick else 0.5,
+            distance_messages=QUICK_DISTANCE_MESSAGES if quick else DISTANCE_MESSAGES,
         )
 
     @property
@@ -169,4 +178,6 @@ class BenchConfig:
             "latency_rate": LATENCY_RATE,
             "latency_seconds": self.latency_seconds,
             "latency_warmup_seconds": self.latency_warmup,
+            "distance_messages": self.distance_messages,
+            "distance_rtts_ms": list(DISTANCE_RTTS_MS),
         }

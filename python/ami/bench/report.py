@@ -19,6 +19,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
+from ami.bench.distance import DistanceSample
 from ami.bench.latency import LatencySample
 from ami.bench.rss import RssSample
 
@@ -32,6 +33,7 @@ class Results:
     rates: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     rss: list[RssSample] = field(default_factory=list)
     latency: list[LatencySample] = field(default_factory=list)
+    distance: list[DistanceSample] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add_rate(self, case: Case, workload: Workload, seconds: float) -> float:
@@ -123,6 +125,34 @@ def latency_summary(config: BenchConfig, results: Results) -> dict[str, Any] | N
     }
 
 
+def distance_summary(results: Results) -> list[dict[str, Any]] | None:
+    """Medians per round trip, loopback first, each as a fraction of loopback."""
+    if not results.distance:
+        return None
+    by_rtt: dict[float | None, list[DistanceSample]] = {}
+    for sample in results.distance:
+        by_rtt.setdefault(sample.rtt_ms, []).append(sample)
+    loopback = by_rtt.get(None, [])
+    produce_base = statistics.median(s.produce_msg_per_s for s in loopback) if loopback else None
+    consume_base = statistics.median(s.consume_msg_per_s for s in loopback) if loopback else None
+    rows = []
+    for rtt_ms, samples in by_rtt.items():
+        produce = statistics.median(s.produce_msg_per_s for s in samples)
+        consume = statistics.median(s.consume_msg_per_s for s in samples)
+        rows.append(
+            {
+                "rtt_ms": rtt_ms,
+                "ping_ms": round(statistics.median(s.ping_ms for s in samples), 3),
+                "runs": [asdict(sample) for sample in samples],
+                "produce_msg_per_s": round(produce, 1),
+                "consume_msg_per_s": round(consume, 1),
+                "produce_vs_loopback": _ratio(produce, produce_base),
+                "consume_vs_loopback": _ratio(consume, consume_base),
+            }
+        )
+    return rows
+
+
 def build_report(
     config: BenchConfig,
     results: Results,
@@ -151,6 +181,7 @@ def build_report(
         "throughput": throughput_rows(config, results),
         "client_rss": rss_summary(config, results),
         "latency": latency_summary(config, results),
+        "distance": distance_summary(results),
         "notes": results.notes,
     }
 
@@ -208,6 +239,7 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     lines += _align(rows, right_from=3)
     lines.append("")
+    lines += _distance_lines(report)
     lines += _extra_lines(report)
     return "\n".join(lines) + "\n"
 
@@ -222,6 +254,38 @@ def _align(rows: list[tuple[str, ...]], right_from: int) -> list[str]:
         ]
         out.append("  ".join(cells).rstrip())
     return out
+
+
+def _distance_lines(report: dict[str, Any]) -> list[str]:
+    rows = report.get("distance")
+    if not rows:
+        return []
+    messages = report["config"]["distance_messages"]
+    header = ("RTT", "ping", "produce msg/s", "consume+ack msg/s", "produce", "consume+ack")
+    table: list[tuple[str, ...]] = [
+        header,
+        *[
+            (
+                "loopback" if row["rtt_ms"] is None else f"proxy {row['rtt_ms']:g} ms",
+                f"{row['ping_ms']:.2f} ms",
+                f"{row['produce_msg_per_s']:,.0f}",
+                f"{row['consume_msg_per_s']:,.0f}",
+                _fraction(row["produce_vs_loopback"]),
+                _fraction(row["consume_vs_loopback"]),
+            )
+            for row in rows
+        ],
+    ]
+    return [
+        f"distance: {messages:,} x 16 B, default options, send_many(10,000) / "
+        "consume(10,000)+ack_many; the last two columns are fractions of loopback",
+        *_align(table, right_from=1),
+        "",
+    ]
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _extra_lines(report: dict[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
+    DISTANCE_RTTS_MS,
     LATENCY_RATE,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
@@ -29,6 +30,7 @@ from ami.bench.config import (
     Case,
     Workload,
 )
+from ami.bench.distance import at_distance, measure_path
 from ami.bench.latency import measure_latency
 from ami.bench.machine import describe
 from ami.bench.plot import plot_rates
@@ -80,7 +82,7 @@ def run(config: BenchConfig) -> int:
 def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
     """How many steps `run` will show: throughput per workload, memory and latency."""
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
-    return config.repeat * (per_workload * len(config.workloads) + 2)
+    return config.repeat * (per_workload * len(config.workloads) + 2 + _distance_steps(config))
 
 
 @contextmanager
@@ -103,6 +105,7 @@ def _run_once(state: _Run, prefix: str) -> None:
             _pair(state, workload, label, pair)
     _rss(state, prefix)
     _latency(state, prefix)
+    _distance(state, prefix)
 
 
 def _ceiling(state: _Run, workload: Workload, label: str) -> None:
@@ -232,6 +235,53 @@ def _latency(state: _Run, prefix: str) -> None:
             step.result = f"p50 {sample.p50_ms:.2f} ms, p99 {sample.p99_ms:.2f} ms"
     finally:
         state.admin.delete_queue(queue)
+
+
+def _distance_steps(config: BenchConfig) -> int:
+    """Loopback, then one row per round trip; none on a cluster given by `--nodes`."""
+    return 0 if config.nodes else 1 + len(DISTANCE_RTTS_MS)
+
+
+def _distance(state: _Run, prefix: str) -> None:
+    """Loopback, then the same through the delay proxy at each round trip."""
+    if state.config.nodes:
+        # Reconfiguring someone else's cluster is not a benchmark's business.
+        if not any(note.startswith("distance:") for note in state.results.notes):
+            _skip_note(state.progress, state.results, "distance: needs a local cluster, skipped")
+        return
+    messages = state.config.distance_messages
+    if not _distance_row(state, prefix, state.nodes, messages, None):
+        return
+    try:
+        with at_distance(state.nodes) as proxy:
+            for rtt_ms in DISTANCE_RTTS_MS:
+                proxy.set_rtt(rtt_ms / 1000)
+                _distance_row(state, prefix, proxy.seeds, messages, rtt_ms)
+    except Exception as exc:
+        state.failures += 1
+        _skip_note(state.progress, state.results, f"distance: the proxy failed: {exc}")
+
+
+def _distance_row(
+    state: _Run, prefix: str, seeds: list[str], messages: int, rtt_ms: float | None
+) -> bool:
+    path = "loopback" if rtt_ms is None else f"proxy at {rtt_ms:g} ms RTT"
+    label = f"{prefix} distance: {messages:,} x 16 B, {path}"
+    queue = fresh_queue("dist")
+    succeeded = False
+    try:
+        with _step(state, label, f"the distance row {path}") as step:
+            sample = measure_path(seeds, queue, messages, rtt_ms)
+            state.results.distance.append(sample)
+            step.result = (
+                f"produce {sample.produce_msg_per_s:,.0f} msg/s, "
+                f"consume+ack {sample.consume_msg_per_s:,.0f} msg/s "
+                f"(ping {sample.ping_ms:.2f} ms)"
+            )
+            succeeded = True
+    finally:
+        state.admin.delete_queue(queue)
+    return succeeded
 
 
 def _skip_note(progress: Progress, results: Results, text: str) -> None:
