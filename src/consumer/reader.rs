@@ -7,6 +7,7 @@ use crate::cluster::retry::{classify, Backoff, Disposition};
 use crate::consumer::delivery::{Delivery, ReaderEvents};
 use crate::consumer::direct_read::{Direct, DirectReads};
 use crate::consumer::progress::Progress;
+use crate::consumer::read_count::{ReadCount, ReadOutcome};
 use crate::consumer::triage::Triage;
 use crate::error::Error;
 use crate::wire::reply::{parse_read_reply, Entry};
@@ -15,12 +16,14 @@ use redis::aio::ConnectionLike;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 pub struct ShardReader {
     pub triage: Triage,
     /// Reads on a connection of their own when the seeds allow it (see `direct_read`).
     pub direct: Option<DirectReads>,
-    pub count: usize,
+    /// Entries per read of new ones, adapted to the distance (see `read_count`).
+    pub count: ReadCount,
     pub block: Option<Duration>,
     pub progress: Arc<Progress>,
     pub nodes: Arc<Nodes>,
@@ -60,27 +63,31 @@ impl ShardReader {
             if *stop.borrow() {
                 return;
             }
+            let asked = self.asked(&cursor);
+            let started = Instant::now();
             let read = tokio::select! {
-                read = self.read(&cursor) => read,
+                read = self.read(&cursor, asked) => read,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
+            let took = started.elapsed();
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
                     self.recover(error, events).await;
+                    self.count.reset();
                     cursor = Cursor::backlog(self.progress.queued_up_to(shard).to_string());
                     tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
             backoff.reset();
-            let idle = entries.is_empty();
+            let got = entries.len();
             let backlog = matches!(cursor, Cursor::Backlog { .. });
             let batch = if let Cursor::Backlog { after, step } = &mut cursor {
                 match entries.last() {
                     Some(last) => {
                         after.clone_from(&last.id);
-                        *step = (*step * 4).min(self.count);
+                        *step = (*step * 4).min(self.count.most());
                     }
                     None => cursor = Cursor::New,
                 }
@@ -91,6 +98,8 @@ impl ShardReader {
                 self.runs += 1;
                 self.triage.fresh(entries, self.runs, events)
             };
+            let bytes = batch.iter().map(held_bytes).sum();
+            let queueing = Instant::now();
             if let Some(last) = batch.last().map(|delivery| delivery.id.clone()) {
                 tokio::select! {
                     sent = self.deliveries.send(batch) => if sent.is_err() { return },
@@ -104,9 +113,26 @@ impl ShardReader {
                     }
                 }
             }
-            if idle && self.block.is_none() {
+            if !backlog {
+                self.count.adapt(&ReadOutcome {
+                    asked,
+                    got,
+                    bytes,
+                    took,
+                    waited: queueing.elapsed(),
+                });
+            }
+            if got == 0 && self.block.is_none() {
                 tokio::time::sleep(self.idle_poll).await;
             }
+        }
+    }
+
+    /// The COUNT of the next read: growing steps of the backlog, or the adapted count.
+    fn asked(&self, cursor: &Cursor) -> usize {
+        match cursor {
+            Cursor::Backlog { step, .. } => *step,
+            Cursor::New => self.count.get(),
         }
     }
 
@@ -128,7 +154,7 @@ impl ShardReader {
         }
     }
 
-    async fn read(&mut self, cursor: &Cursor) -> redis::RedisResult<Vec<Entry>> {
+    async fn read(&mut self, cursor: &Cursor, count: usize) -> redis::RedisResult<Vec<Entry>> {
         let mut cmd = redis::cmd("XREADGROUP");
         let Triage {
             stream,
@@ -136,10 +162,6 @@ impl ShardReader {
             consumer,
             ..
         } = &self.triage;
-        let count = match cursor {
-            Cursor::Backlog { step, .. } => *step,
-            Cursor::New => self.count,
-        };
         cmd.arg("GROUP")
             .arg(group)
             .arg(consumer)
@@ -197,4 +219,9 @@ impl ShardReader {
             }
         }
     }
+}
+
+/// What one delivery holds in the prefetch.
+fn held_bytes(delivery: &Delivery) -> usize {
+    std::mem::size_of::<Delivery>() + delivery.id.len() + delivery.body.len()
 }

@@ -1,0 +1,195 @@
+//! How many entries a shard reader asks for: enough to cover the distance to the server.
+//!
+//! A shard has one XREADGROUP in flight, so it moves at most COUNT entries per round
+//! trip: 100 per 50 ms is 2,000 a second, whatever the application could take. So the
+//! count follows the bandwidth-delay product. It grows (×16) after a read that came back
+//! full and whose entries found room in the prefetch sooner than the read took: the
+//! round trip, not the application, set the pace. It halves after a read that came back
+//! short (the shard is drained: a smaller count reads as much) or that waited longer for
+//! room than it took (the application sets the pace, and bigger reads would only hold
+//! entries away from the group's other consumers). Growing fast and shrinking slowly
+//! costs little: a read asking for more than the shard holds just comes back short.
+//!
+//! Bounds: a read asks for at least `prefetch_count` entries and grows to at most
+//! `max(prefetch_count, MOST_ENTRIES)`, and to no more entries of the size just read than
+//! fit in `MOST_BYTES`. The prefetch holds at most `2 × shards + 1` reads, so with the
+//! defaults (10 shards) it peaks at 344,064 entries (about 50 MB with 16-byte bodies,
+//! 88 MB with large ones), and only while the application keeps up with a drained
+//! backlog. A read of 16,384 entries keeps its master busy for about 15 ms.
+
+use std::time::Duration;
+
+/// The most entries a read grows to (`prefetch_count` when that is larger).
+pub const MOST_ENTRIES: usize = 16_384;
+/// The most bytes (ids, bodies, bookkeeping) a grown read is expected to hold.
+const MOST_BYTES: usize = 4 * 1024 * 1024;
+const GROWTH: usize = 16;
+
+/// The COUNT of a shard's next read of new entries.
+#[derive(Debug)]
+pub struct ReadCount {
+    floor: usize,
+    ceiling: usize,
+    next: usize,
+}
+
+/// What one read of new entries came to.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOutcome {
+    pub asked: usize,
+    pub got: usize,
+    /// What the entries hold in the prefetch.
+    pub bytes: usize,
+    /// From sending the read until its entries were parsed.
+    pub took: Duration,
+    /// How long the entries then waited for room in the prefetch.
+    pub waited: Duration,
+}
+
+impl ReadCount {
+    /// Starts at `prefetch_count`, the least a read asks for.
+    #[must_use]
+    pub fn new(prefetch_count: usize) -> Self {
+        Self {
+            floor: prefetch_count,
+            ceiling: prefetch_count.max(MOST_ENTRIES),
+            next: prefetch_count,
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self) -> usize {
+        self.next
+    }
+
+    /// The most a read may ask for; backlog re-reads grow up to it too.
+    #[must_use]
+    pub fn most(&self) -> usize {
+        self.ceiling
+    }
+
+    pub fn adapt(&mut self, read: &ReadOutcome) {
+        let full = read.got >= read.asked;
+        let paced_by_application = read.waited > read.took;
+        self.next = if !full || paced_by_application {
+            (self.next / 2).max(self.floor)
+        } else {
+            // As many entries of the size just read as fit in MOST_BYTES.
+            let fitting = MOST_BYTES.saturating_mul(read.got) / read.bytes.max(1);
+            (self.next * GROWTH)
+                .min(self.ceiling)
+                .min(fitting)
+                .max(self.next)
+        };
+    }
+
+    /// After a failed read: start over from `prefetch_count`, as the path to the
+    /// server may have changed (a failover, another master).
+    pub fn reset(&mut self) {
+        self.next = self.floor;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn read(asked: usize, got: usize, took: Duration, waited: Duration) -> ReadOutcome {
+        ReadOutcome {
+            asked,
+            got,
+            bytes: got * 100,
+            took,
+            waited,
+        }
+    }
+
+    #[test]
+    fn full_reads_from_afar_grow_up_to_the_ceiling() {
+        let mut count = ReadCount::new(100);
+        let mut asked = Vec::new();
+        for _ in 0..8 {
+            asked.push(count.get());
+            count.adapt(&read(count.get(), count.get(), 50 * MS, Duration::ZERO));
+        }
+        assert_eq!(
+            asked,
+            [
+                100,
+                1600,
+                MOST_ENTRIES,
+                MOST_ENTRIES,
+                MOST_ENTRIES,
+                MOST_ENTRIES,
+                MOST_ENTRIES,
+                MOST_ENTRIES
+            ]
+        );
+    }
+
+    #[test]
+    fn short_reads_halve_down_to_prefetch_count() {
+        let mut count = ReadCount::new(100);
+        for _ in 0..2 {
+            count.adapt(&read(count.get(), count.get(), 50 * MS, Duration::ZERO));
+        }
+        assert_eq!(count.get(), MOST_ENTRIES);
+        count.adapt(&read(MOST_ENTRIES, 10, 50 * MS, Duration::ZERO));
+        assert_eq!(count.get(), MOST_ENTRIES / 2);
+        for _ in 0..10 {
+            count.adapt(&read(count.get(), 0, 1000 * MS, Duration::ZERO));
+        }
+        assert_eq!(count.get(), 100);
+    }
+
+    #[test]
+    fn an_application_slower_than_the_reads_keeps_them_small() {
+        let mut count = ReadCount::new(100);
+        count.adapt(&read(100, 100, MS / 5, 2 * MS));
+        assert_eq!(
+            count.get(),
+            100,
+            "waited longer for room than the read took"
+        );
+        count.adapt(&read(100, 100, 50 * MS, 10 * MS));
+        assert_eq!(count.get(), 1600, "the round trip set the pace");
+        count.adapt(&read(1600, 1600, 50 * MS, 80 * MS));
+        assert_eq!(count.get(), 800);
+    }
+
+    #[test]
+    fn large_bodies_grow_reads_only_to_what_fits_in_most_bytes() {
+        let mut count = ReadCount::new(100);
+        let large = ReadOutcome {
+            asked: 100,
+            got: 100,
+            bytes: 100 * 10_240,
+            took: 50 * MS,
+            waited: Duration::ZERO,
+        };
+        count.adapt(&large);
+        assert_eq!(count.get(), MOST_BYTES / 10_240);
+        count.adapt(&ReadOutcome {
+            asked: 409,
+            got: 409,
+            bytes: 409 * 20_480,
+            ..large
+        });
+        assert_eq!(count.get(), 409, "never shrunk by a full read");
+    }
+
+    #[test]
+    fn a_large_prefetch_count_is_its_own_ceiling_and_failures_start_over() {
+        let mut count = ReadCount::new(50_000);
+        assert_eq!(count.most(), 50_000);
+        count.adapt(&read(50_000, 50_000, 50 * MS, Duration::ZERO));
+        assert_eq!(count.get(), 50_000);
+        let mut count = ReadCount::new(10);
+        count.adapt(&read(10, 10, 50 * MS, Duration::ZERO));
+        assert_eq!(count.get(), 160);
+        count.reset();
+        assert_eq!(count.get(), 10);
+    }
+}
