@@ -80,6 +80,17 @@ impl DirectReads {
         })
     }
 
+    /// Sends the next reads to `node` (`host:port`), the master the slot map names for
+    /// the stream, rather than to a seed that would answer MOVED: at a distance each
+    /// redirect costs two round trips (connecting, then asking again).
+    pub fn aim_at(&mut self, node: &str) {
+        if let Some((host, port)) = node.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                self.target = Some((host.to_owned(), port));
+            }
+        }
+    }
+
     /// Sends `command` (a packed XREADGROUP of one stream), following one MOVED.
     pub async fn read(&mut self, command: &[u8]) -> Direct {
         if self
@@ -264,5 +275,15 @@ mod tests {
         assert_eq!(direct.seeds, [("h".to_owned(), 1)]);
         assert_eq!(direct.auth, Some((Some("u".to_owned()), "p".to_owned())));
         assert!(DirectReads::new(&["rediss://h:1".to_owned()], timeout, timeout).is_none());
+    }
+
+    #[test]
+    fn reads_aim_at_the_master_named_for_the_stream() {
+        let timeout = Duration::from_secs(1);
+        let mut direct = DirectReads::new(&["redis://h:1".to_owned()], timeout, timeout).unwrap();
+        direct.aim_at("unknown");
+        assert_eq!(direct.target, None);
+        direct.aim_at("10.0.0.7:7002");
+        assert_eq!(direct.target, Some(("10.0.0.7".to_owned(), 7002)));
     }
 }

@@ -59,6 +59,9 @@ impl ShardReader {
         let mut cursor = Cursor::backlog("0".to_owned());
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         let mut stop = self.stop.clone();
+        if let Some(direct) = self.direct.as_mut() {
+            direct.aim_at(&self.nodes.node_of(&self.triage.stream));
+        }
         loop {
             if *stop.borrow() {
                 return;
