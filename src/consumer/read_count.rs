@@ -3,21 +3,21 @@
 //! A shard has one XREADGROUP in flight, so it moves at most COUNT entries per round
 //! trip: 100 per 50 ms is 2,000 a second, whatever the application could take. So the
 //! count follows the bandwidth-delay product. It grows (×16) after a read that came back
-//! full and whose entries found room in the prefetch sooner than the read took: the
-//! round trip, not the application, set the pace. It halves after a read that came back
-//! short (the shard is drained: a smaller count reads as much) or that waited longer for
-//! room than it took (the application sets the pace, and bigger reads would only hold
-//! entries away from the group's other consumers). Growing fast and shrinking slowly
-//! costs little: a read asking for more than the shard holds just comes back short.
+//! full while the application had already taken every entry the shard read before: the
+//! application was waiting for this read, so the round trip set the pace. It halves
+//! after a read that came back short (the shard is drained: a smaller count reads as
+//! much) or that found earlier entries of the shard still waiting in the prefetch (the
+//! application sets the pace, and bigger reads would only hold entries away from the
+//! group's other consumers). The rule is the same on loopback: there too a consumer
+//! whose application waits for entries reads a backlog in larger steps.
 //!
 //! Bounds: a read asks for at least `prefetch_count` entries and grows to at most
 //! `max(prefetch_count, MOST_ENTRIES)`, and to no more entries of the size just read than
 //! fit in `MOST_BYTES`. The prefetch holds at most `2 × shards + 1` reads, so with the
-//! defaults (10 shards) it peaks at 344,064 entries (about 50 MB with 16-byte bodies,
-//! 88 MB with large ones), and only while the application keeps up with a drained
-//! backlog. A read of 16,384 entries keeps its master busy for about 15 ms.
-
-use std::time::Duration;
+//! defaults (10 shards) it could reach 344,064 entries (about 50 MB with 16-byte bodies,
+//! 88 MB with large ones); it stays far below that, since a shard's reads grow only while
+//! the application keeps its part of the prefetch empty. A read of 16,384 entries keeps
+//! its master busy for about 15 ms.
 
 /// The most entries a read grows to (`prefetch_count` when that is larger).
 pub const MOST_ENTRIES: usize = 16_384;
@@ -40,10 +40,9 @@ pub struct ReadOutcome {
     pub got: usize,
     /// What the entries hold in the prefetch.
     pub bytes: usize,
-    /// From sending the read until its entries were parsed.
-    pub took: Duration,
-    /// How long the entries then waited for room in the prefetch.
-    pub waited: Duration,
+    /// When the read came back, the application had taken every entry of the shard
+    /// read before.
+    pub drained: bool,
 }
 
 impl ReadCount {
@@ -70,8 +69,7 @@ impl ReadCount {
 
     pub fn adapt(&mut self, read: &ReadOutcome) {
         let full = read.got >= read.asked;
-        let paced_by_application = read.waited > read.took;
-        self.next = if !full || paced_by_application {
+        self.next = if !full || !read.drained {
             (self.next / 2).max(self.floor)
         } else {
             // As many entries of the size just read as fit in MOST_BYTES.
@@ -94,68 +92,49 @@ impl ReadCount {
 mod tests {
     use super::*;
 
-    const MS: Duration = Duration::from_millis(1);
-
-    fn read(asked: usize, got: usize, took: Duration, waited: Duration) -> ReadOutcome {
+    fn read(asked: usize, got: usize, drained: bool) -> ReadOutcome {
         ReadOutcome {
             asked,
             got,
             bytes: got * 100,
-            took,
-            waited,
+            drained,
         }
     }
 
     #[test]
-    fn full_reads_from_afar_grow_up_to_the_ceiling() {
+    fn full_reads_the_application_waited_for_grow_up_to_the_ceiling() {
         let mut count = ReadCount::new(100);
         let mut asked = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..5 {
             asked.push(count.get());
-            count.adapt(&read(count.get(), count.get(), 50 * MS, Duration::ZERO));
+            count.adapt(&read(count.get(), count.get(), true));
         }
-        assert_eq!(
-            asked,
-            [
-                100,
-                1600,
-                MOST_ENTRIES,
-                MOST_ENTRIES,
-                MOST_ENTRIES,
-                MOST_ENTRIES,
-                MOST_ENTRIES,
-                MOST_ENTRIES
-            ]
-        );
+        assert_eq!(asked, [100, 1600, MOST_ENTRIES, MOST_ENTRIES, MOST_ENTRIES]);
     }
 
     #[test]
     fn short_reads_halve_down_to_prefetch_count() {
         let mut count = ReadCount::new(100);
         for _ in 0..2 {
-            count.adapt(&read(count.get(), count.get(), 50 * MS, Duration::ZERO));
+            count.adapt(&read(count.get(), count.get(), true));
         }
         assert_eq!(count.get(), MOST_ENTRIES);
-        count.adapt(&read(MOST_ENTRIES, 10, 50 * MS, Duration::ZERO));
+        count.adapt(&read(MOST_ENTRIES, 10, true));
         assert_eq!(count.get(), MOST_ENTRIES / 2);
         for _ in 0..10 {
-            count.adapt(&read(count.get(), 0, 1000 * MS, Duration::ZERO));
+            count.adapt(&read(count.get(), 0, true));
         }
         assert_eq!(count.get(), 100);
     }
 
     #[test]
-    fn an_application_slower_than_the_reads_keeps_them_small() {
+    fn an_application_behind_its_prefetch_keeps_reads_small() {
         let mut count = ReadCount::new(100);
-        count.adapt(&read(100, 100, MS / 5, 2 * MS));
-        assert_eq!(
-            count.get(),
-            100,
-            "waited longer for room than the read took"
-        );
-        count.adapt(&read(100, 100, 50 * MS, 10 * MS));
-        assert_eq!(count.get(), 1600, "the round trip set the pace");
-        count.adapt(&read(1600, 1600, 50 * MS, 80 * MS));
+        count.adapt(&read(100, 100, false));
+        assert_eq!(count.get(), 100);
+        count.adapt(&read(100, 100, true));
+        assert_eq!(count.get(), 1600);
+        count.adapt(&read(1600, 1600, false));
         assert_eq!(count.get(), 800);
     }
 
@@ -166,8 +145,7 @@ mod tests {
             asked: 100,
             got: 100,
             bytes: 100 * 10_240,
-            took: 50 * MS,
-            waited: Duration::ZERO,
+            drained: true,
         };
         count.adapt(&large);
         assert_eq!(count.get(), MOST_BYTES / 10_240);
@@ -184,10 +162,10 @@ mod tests {
     fn a_large_prefetch_count_is_its_own_ceiling_and_failures_start_over() {
         let mut count = ReadCount::new(50_000);
         assert_eq!(count.most(), 50_000);
-        count.adapt(&read(50_000, 50_000, 50 * MS, Duration::ZERO));
+        count.adapt(&read(50_000, 50_000, true));
         assert_eq!(count.get(), 50_000);
         let mut count = ReadCount::new(10);
-        count.adapt(&read(10, 10, 50 * MS, Duration::ZERO));
+        count.adapt(&read(10, 10, true));
         assert_eq!(count.get(), 160);
         count.reset();
         assert_eq!(count.get(), 10);

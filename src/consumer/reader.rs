@@ -6,7 +6,7 @@ use crate::cluster::nodes::Nodes;
 use crate::cluster::retry::{classify, Backoff, Disposition};
 use crate::consumer::delivery::{Delivery, ReaderEvents};
 use crate::consumer::direct_read::{Direct, DirectReads};
-use crate::consumer::progress::Progress;
+use crate::consumer::progress::{Progress, Whereabouts};
 use crate::consumer::read_count::{ReadCount, ReadOutcome};
 use crate::consumer::triage::Triage;
 use crate::error::Error;
@@ -16,7 +16,6 @@ use redis::aio::ConnectionLike;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 pub struct ShardReader {
     pub triage: Triage,
@@ -67,12 +66,11 @@ impl ShardReader {
                 return;
             }
             let asked = self.asked(&cursor);
-            let started = Instant::now();
             let read = tokio::select! {
                 read = self.read(&cursor, asked) => read,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
-            let took = started.elapsed();
+            let drained = self.drained();
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
@@ -102,7 +100,6 @@ impl ShardReader {
                 self.triage.fresh(entries, self.runs, events)
             };
             let bytes = batch.iter().map(held_bytes).sum();
-            let queueing = Instant::now();
             if let Some(last) = batch.last().map(|delivery| delivery.id.clone()) {
                 tokio::select! {
                     sent = self.deliveries.send(batch) => if sent.is_err() { return },
@@ -121,14 +118,20 @@ impl ShardReader {
                     asked,
                     got,
                     bytes,
-                    took,
-                    waited: queueing.elapsed(),
+                    drained,
                 });
             }
             if got == 0 && self.block.is_none() {
                 tokio::time::sleep(self.idle_poll).await;
             }
         }
+    }
+
+    /// True when the application has been handed every entry this shard queued.
+    fn drained(&self) -> bool {
+        let shard = self.triage.shard;
+        let queued = self.progress.queued_up_to(shard);
+        self.progress.whereabouts(shard, queued) != Whereabouts::Unhanded
     }
 
     /// The COUNT of the next read: growing steps of the backlog, or the adapted count.
