@@ -1,5 +1,6 @@
-"""Reads grown large (a consumer draining a backlog as fast as it arrives) lose nothing
-when a reply is lost on the wire: the reader re-reads its own pending entries."""
+"""Reads grown large (a consumer draining a backlog as fast as it arrives), with more
+sent ahead, lose nothing when a reply is lost on the wire: the cut takes the replies
+behind it too, and the reader re-reads its own pending entries."""
 
 from __future__ import annotations
 
