@@ -172,7 +172,8 @@ pub struct ConsumerOptions {
     pub name: String,
     pub consumer: String,
     pub shards: usize,
-    /// Most entries read from one shard per XREADGROUP; also bounds the prefetch.
+    /// Fewest entries read from one shard per XREADGROUP; reads grow with the distance to
+    /// the server (`consumer/read_count.rs`).
     pub prefetch_count: usize,
     /// XREADGROUP BLOCK; `None` reads without blocking (polling every `pipe_period`).
     pub block: Option<Duration>,

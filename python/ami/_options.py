@@ -162,9 +162,12 @@ class ConsumerOptions(ClientOptions, total=False):
     """The keyword options of `Consumer` and `AsyncConsumer`, besides `ClientOptions`."""
 
     prefetch_count: int
-    """Most entries read from one shard per XREADGROUP. The prefetch holds up to about
-    ``2 * shards + 1`` reads (2,100 entries with the defaults). Bigger is faster and uses
-    more memory. Default: ``100``."""
+    """Fewest entries read from one shard per XREADGROUP. Reads grow (16-fold, up to 16,384
+    entries and about 4 MiB, then two more sent ahead) while they come back full and the
+    application has taken every entry its shard read before, as a distant server needs,
+    and halve when they come back short or the application falls behind. The prefetch
+    holds up to ``2 * shards + 1`` reads (2,100 entries while reads stay at 100).
+    Default: ``100``."""
 
     block: float | None
     """Seconds a read waits on an idle shard (XREADGROUP BLOCK); ``0`` or ``None`` polls

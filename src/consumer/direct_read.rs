@@ -80,6 +80,17 @@ impl DirectReads {
         })
     }
 
+    /// Sends the next reads to `node` (`host:port`), the master the slot map names for
+    /// the stream, rather than to a seed that would answer MOVED: at a distance each
+    /// redirect costs two round trips (connecting, then asking again).
+    pub fn aim_at(&mut self, node: &str) {
+        if let Some((host, port)) = node.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                self.target = Some((host.to_owned(), port));
+            }
+        }
+    }
+
     /// Sends `command` (a packed XREADGROUP of one stream), following one MOVED.
     pub async fn read(&mut self, command: &[u8]) -> Direct {
         if self
@@ -98,28 +109,73 @@ impl DirectReads {
                 }
                 Err(Unanswered::NotSent) => break,
             };
-            if let Some((host, port)) = moved_to(&line) {
-                // An empty host (an unknown endpoint) means the host asked.
-                let host = match (host.is_empty(), &self.target) {
-                    (true, Some((asked, _))) => asked.clone(),
-                    _ => host,
-                };
-                self.target = Some((host, port));
-                self.link = None;
+            if self.follow_moved(&line) {
                 continue;
             }
             if line.starts_with(b"-ASK ") {
                 break;
             }
-            let mut reply = line;
-            reply.extend_from_slice(b"\r\n");
-            if let Ok(Value::ServerError(error)) = redis::parse_redis_value(&reply) {
-                return Direct::Refused(error.into());
+            if let Some(error) = server_error(line) {
+                return Direct::Refused(error);
             }
             break;
         }
         self.rest();
         Direct::Unavailable
+    }
+
+    /// Sends `command` (a packed XREADGROUP of the same stream) on the open link without
+    /// waiting for its reply, behind the reads already on the wire. False when no link is
+    /// open: then the caller reads with `read`.
+    pub async fn send_ahead(&mut self, command: &[u8]) -> bool {
+        let Some(link) = self.link.as_mut() else {
+            return false;
+        };
+        if link.send(command).await.is_ok() {
+            return true;
+        }
+        self.rest();
+        false
+    }
+
+    /// The reply to the oldest read sent ahead. Anything but entries drops the link, and
+    /// with it the replies of the reads behind this one, which may have delivered
+    /// entries: the caller treats every error as a lost reply.
+    pub async fn receive_ahead(&mut self) -> Result<Vec<Entry>, RedisError> {
+        let Some(open) = self.link.as_mut() else {
+            return Err(io::Error::from(io::ErrorKind::NotConnected).into());
+        };
+        let error_line = match tokio::time::timeout(self.response_timeout, open.receive()).await {
+            Ok(Ok(RawReply::Entries(entries))) => return Ok(entries),
+            Ok(Ok(RawReply::Error(line))) => line,
+            Ok(Err(error)) => {
+                self.rest();
+                return Err(error.into());
+            }
+            Err(elapsed) => {
+                self.rest();
+                return Err(io::Error::from(elapsed).into());
+            }
+        };
+        self.link = None;
+        self.follow_moved(&error_line);
+        Err(server_error(error_line)
+            .unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidData).into()))
+    }
+
+    /// Aims at the master a MOVED reply names, on a new link; false for other replies.
+    fn follow_moved(&mut self, line: &[u8]) -> bool {
+        let Some((host, port)) = moved_to(line) else {
+            return false;
+        };
+        // An empty host (an unknown endpoint) means the host asked.
+        let host = match (host.is_empty(), &self.target) {
+            (true, Some((asked, _))) => asked.clone(),
+            _ => host,
+        };
+        self.target = Some((host, port));
+        self.link = None;
+        true
     }
 
     fn rest(&mut self) {
@@ -131,7 +187,7 @@ impl DirectReads {
 
     async fn request(&mut self, command: &[u8]) -> Result<RawReply, Unanswered> {
         // A read abandoned midway (the consumer stopped) leaves its reply on the wire.
-        if self.link.as_ref().is_some_and(|link| link.busy) {
+        if self.link.as_ref().is_some_and(|link| link.outstanding > 0) {
             self.link = None;
         }
         if self.link.is_none() {
@@ -163,6 +219,15 @@ enum Unanswered {
     Sent(io::Error),
 }
 
+/// An error reply's line (`-CODE detail`) as redis-rs would have reported it.
+fn server_error(mut line: Vec<u8>) -> Option<RedisError> {
+    line.extend_from_slice(b"\r\n");
+    match redis::parse_redis_value(&line) {
+        Ok(Value::ServerError(error)) => Some(error.into()),
+        _ => None,
+    }
+}
+
 /// The master a `-MOVED slot host:port` reply points to.
 fn moved_to(line: &[u8]) -> Option<Address> {
     let text = std::str::from_utf8(line.strip_prefix(b"-MOVED ")?).ok()?;
@@ -173,9 +238,10 @@ fn moved_to(line: &[u8]) -> Option<Address> {
 
 struct Link {
     socket: TcpStream,
+    /// Bytes read and not yet parsed: the start of the next reply, if any.
     buf: Vec<u8>,
-    /// A request is on the wire and its reply not read yet.
-    busy: bool,
+    /// Requests on the wire whose replies are not read yet.
+    outstanding: usize,
 }
 
 impl Link {
@@ -185,7 +251,7 @@ impl Link {
         let mut link = Self {
             socket,
             buf: Vec::with_capacity(READ_CHUNK),
-            busy: false,
+            outstanding: 0,
         };
         if let Some((username, password)) = auth {
             let mut command = redis::cmd("AUTH");
@@ -206,7 +272,9 @@ impl Link {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
-        if self.buf.starts_with(b"+OK") {
+        let ok = self.buf.starts_with(b"+OK");
+        self.buf.clear();
+        if ok {
             Ok(())
         } else {
             Err(io::ErrorKind::PermissionDenied.into())
@@ -214,25 +282,34 @@ impl Link {
     }
 
     async fn request(&mut self, command: &[u8]) -> io::Result<RawReply> {
-        self.busy = true;
-        self.socket.write_all(command).await?;
-        self.buf.clear();
+        self.send(command).await?;
+        self.receive().await
+    }
+
+    async fn send(&mut self, command: &[u8]) -> io::Result<()> {
+        self.outstanding += 1;
+        self.socket.write_all(command).await
+    }
+
+    /// The reply to the oldest request on the wire.
+    async fn receive(&mut self) -> io::Result<RawReply> {
         let mut parser = ReplyParser::default();
         loop {
             let parsed = parser
                 .parse(&self.buf)
                 .map_err(|malformed| io::Error::new(io::ErrorKind::InvalidData, malformed.0))?;
             if let Some((reply, length)) = parsed {
-                if length != self.buf.len() {
+                self.outstanding -= 1;
+                if self.outstanding == 0 && length != self.buf.len() {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "bytes after the reply",
                     ));
                 }
-                if self.buf.capacity() > KEEP_BUFFER {
+                self.buf.drain(..length);
+                if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
                     self.buf = Vec::with_capacity(READ_CHUNK);
                 }
-                self.busy = false;
                 return Ok(reply);
             }
             self.buf.reserve(READ_CHUNK);
@@ -264,5 +341,69 @@ mod tests {
         assert_eq!(direct.seeds, [("h".to_owned(), 1)]);
         assert_eq!(direct.auth, Some((Some("u".to_owned()), "p".to_owned())));
         assert!(DirectReads::new(&["rediss://h:1".to_owned()], timeout, timeout).is_none());
+    }
+
+    #[test]
+    fn reads_aim_at_the_master_named_for_the_stream() {
+        let timeout = Duration::from_secs(1);
+        let mut direct = DirectReads::new(&["redis://h:1".to_owned()], timeout, timeout).unwrap();
+        direct.aim_at("unknown");
+        assert_eq!(direct.target, None);
+        direct.aim_at("10.0.0.7:7002");
+        assert_eq!(direct.target, Some(("10.0.0.7".to_owned(), 7002)));
+    }
+
+    /// A one-entry XREADGROUP reply with body `body`.
+    fn entry_reply(id: &str, body: &str) -> Vec<u8> {
+        format!(
+            "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n${}\r\n{id}\r\n*2\r\n$1\r\nm\r\n${}\r\n{body}\r\n",
+            id.len(),
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn replies_to_reads_sent_ahead_come_in_order_and_an_error_drops_the_link() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 1024];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket.write_all(&entry_reply("1-0", "a")).await.unwrap();
+            let _ = socket.read(&mut request).await.unwrap();
+            // Both replies in one segment: the second must wait in the buffer.
+            let mut replies = entry_reply("2-0", "b");
+            replies.extend_from_slice(b"-MOVED 1 127.0.0.1:7002\r\n");
+            socket.write_all(&replies).await.unwrap();
+            socket
+        });
+        let timeout = Duration::from_secs(5);
+        let seeds = [format!("redis://127.0.0.1:{port}")];
+        let mut direct = DirectReads::new(&seeds, timeout, timeout).unwrap();
+        let Direct::Entries(first) = direct.read(b"read 1").await else {
+            panic!("the first read should bring entries");
+        };
+        assert_eq!(first[0].id, "1-0");
+        assert!(direct.send_ahead(b"read 2").await);
+        assert!(direct.send_ahead(b"read 3").await);
+        let second = direct.receive_ahead().await.unwrap();
+        assert_eq!(
+            (second[0].id.as_str(), second[0].body.as_deref()),
+            ("2-0", Some(&b"b"[..]))
+        );
+        let moved = direct.receive_ahead().await.unwrap_err();
+        assert_eq!(moved.code(), Some("MOVED"));
+        assert!(
+            direct.link.is_none(),
+            "replies behind an error are not trusted"
+        );
+        assert_eq!(direct.target, Some(("127.0.0.1".to_owned(), 7002)));
+        assert!(
+            !direct.send_ahead(b"read 4").await,
+            "no link to send ahead on"
+        );
+        drop(server.await.unwrap());
     }
 }

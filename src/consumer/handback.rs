@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 /// idle time reaching back before it as zero).
 const HANDED_BACK_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
 
-/// Most of this consumer's pending entries looked up per shard above `queued`.
-const MAX_UNQUEUED: usize = 10_000;
+/// Most of this consumer's pending entries looked up per shard above `queued`: more than
+/// a reader may have on the wire (three reads of 16,384, see `read_count`).
+const MAX_UNQUEUED: usize = 65_536;
 
 /// Hands back one shard's `unread` entries (taken out of the prefetch) and this
 /// consumer's pending entries above `queued` (read but lost on the way, or a backlog

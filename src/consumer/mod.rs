@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod direct_read;
 pub mod handback;
 pub mod progress;
+pub mod read_count;
 pub mod reader;
 pub mod triage;
 
@@ -24,6 +25,7 @@ use crate::consumer::delivery::{Delivery, ReaderEvents};
 use crate::consumer::direct_read::DirectReads;
 use crate::consumer::handback::hand_back;
 use crate::consumer::progress::Progress;
+use crate::consumer::read_count::ReadCount;
 use crate::consumer::reader::ShardReader;
 use crate::consumer::triage::Triage;
 use crate::error::{Error, Result};
@@ -141,7 +143,7 @@ impl Consumer {
                     read_timeout,
                     shared.options.connection.connect_timeout,
                 ),
-                count: shared.options.prefetch_count,
+                count: ReadCount::new(shared.options.prefetch_count),
                 block: shared.options.block,
                 progress: Arc::clone(&shared.progress),
                 nodes: Arc::clone(&shared.nodes),

@@ -6,12 +6,14 @@ use crate::cluster::nodes::Nodes;
 use crate::cluster::retry::{classify, Backoff, Disposition};
 use crate::consumer::delivery::{Delivery, ReaderEvents};
 use crate::consumer::direct_read::{Direct, DirectReads};
-use crate::consumer::progress::Progress;
+use crate::consumer::progress::{Progress, Whereabouts};
+use crate::consumer::read_count::{ReadCount, ReadOutcome};
 use crate::consumer::triage::Triage;
 use crate::error::Error;
 use crate::wire::reply::{parse_read_reply, Entry};
 use crate::wire::stream_id::StreamId;
 use redis::aio::ConnectionLike;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -20,7 +22,8 @@ pub struct ShardReader {
     pub triage: Triage,
     /// Reads on a connection of their own when the seeds allow it (see `direct_read`).
     pub direct: Option<DirectReads>,
-    pub count: usize,
+    /// Entries per read of new ones, adapted to the distance (see `read_count`).
+    pub count: ReadCount,
     pub block: Option<Duration>,
     pub progress: Arc<Progress>,
     pub nodes: Arc<Nodes>,
@@ -50,37 +53,63 @@ impl Cursor {
     }
 }
 
+/// A read on the wire: how many entries it asked for, and the shard's last queued entry
+/// when it was sent (the application had to take that one for the read to count as
+/// awaited, see `read_count`).
+struct Sent {
+    asked: usize,
+    queued: StreamId,
+}
+
 impl ShardReader {
     pub async fn run(mut self, events: &dyn ReaderEvents) {
         let shard = self.triage.shard;
         let mut cursor = Cursor::backlog("0".to_owned());
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         let mut stop = self.stop.clone();
+        // Reads of new entries sent ahead on the direct link, oldest first.
+        let mut ahead: VecDeque<Sent> = VecDeque::new();
+        if let Some(direct) = self.direct.as_mut() {
+            direct.aim_at(&self.nodes.node_of(&self.triage.stream));
+        }
         loop {
             if *stop.borrow() {
                 return;
             }
-            let read = tokio::select! {
-                read = self.read(&cursor) => read,
+            let (sent, read) = tokio::select! {
+                read = self.next_reply(&cursor, &mut ahead) => read,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
+                    // The replies of the reads behind it are gone with the link: like a
+                    // lost reply, whatever they delivered is re-read from the backlog.
+                    ahead.clear();
                     self.recover(error, events).await;
+                    self.count.reset();
                     cursor = Cursor::backlog(self.progress.queued_up_to(shard).to_string());
                     tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
             backoff.reset();
-            let idle = entries.is_empty();
+            let got = entries.len();
             let backlog = matches!(cursor, Cursor::Backlog { .. });
+            if !backlog {
+                self.count.adapt(&ReadOutcome {
+                    asked: sent.asked,
+                    got,
+                    bytes: entries.iter().map(held_bytes).sum(),
+                    drained: self.progress.whereabouts(shard, sent.queued) != Whereabouts::Unhanded,
+                });
+                self.read_ahead(&mut ahead).await;
+            }
             let batch = if let Cursor::Backlog { after, step } = &mut cursor {
                 match entries.last() {
                     Some(last) => {
                         after.clone_from(&last.id);
-                        *step = (*step * 4).min(self.count);
+                        *step = (*step * 4).min(self.count.most());
                     }
                     None => cursor = Cursor::New,
                 }
@@ -104,9 +133,54 @@ impl ShardReader {
                     }
                 }
             }
-            if idle && self.block.is_none() {
+            if got == 0 && self.block.is_none() {
                 tokio::time::sleep(self.idle_poll).await;
             }
+        }
+    }
+
+    /// The reply of the oldest read sent ahead, or else of a read sent now.
+    async fn next_reply(
+        &mut self,
+        cursor: &Cursor,
+        ahead: &mut VecDeque<Sent>,
+    ) -> (Sent, redis::RedisResult<Vec<Entry>>) {
+        if let Some(sent) = ahead.pop_front() {
+            let read = match self.direct.as_mut() {
+                Some(direct) => direct.receive_ahead().await,
+                None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into()),
+            };
+            return (sent, read);
+        }
+        let sent = Sent {
+            asked: self.asked(cursor),
+            queued: self.progress.queued_up_to(self.triage.shard),
+        };
+        let read = self.read(cursor, sent.asked).await;
+        (sent, read)
+    }
+
+    /// Sends reads of new entries ahead until as many are on the wire as `count` wants.
+    async fn read_ahead(&mut self, ahead: &mut VecDeque<Sent>) {
+        while ahead.len() < self.count.ahead() {
+            let asked = self.count.get();
+            let command = self.command(&Cursor::New, asked).get_packed_command();
+            let Some(direct) = self.direct.as_mut() else {
+                return;
+            };
+            if !direct.send_ahead(&command).await {
+                return;
+            }
+            let queued = self.progress.queued_up_to(self.triage.shard);
+            ahead.push_back(Sent { asked, queued });
+        }
+    }
+
+    /// The COUNT of the next read: growing steps of the backlog, or the adapted count.
+    fn asked(&self, cursor: &Cursor) -> usize {
+        match cursor {
+            Cursor::Backlog { step, .. } => *step,
+            Cursor::New => self.count.get(),
         }
     }
 
@@ -128,7 +202,8 @@ impl ShardReader {
         }
     }
 
-    async fn read(&mut self, cursor: &Cursor) -> redis::RedisResult<Vec<Entry>> {
+    /// XREADGROUP of `count` entries from where `cursor` says.
+    fn command(&self, cursor: &Cursor, count: usize) -> redis::Cmd {
         let mut cmd = redis::cmd("XREADGROUP");
         let Triage {
             stream,
@@ -136,10 +211,6 @@ impl ShardReader {
             consumer,
             ..
         } = &self.triage;
-        let count = match cursor {
-            Cursor::Backlog { step, .. } => *step,
-            Cursor::New => self.count,
-        };
         cmd.arg("GROUP")
             .arg(group)
             .arg(consumer)
@@ -155,6 +226,11 @@ impl ShardReader {
             }
         };
         cmd.arg("STREAMS").arg(stream).arg(start);
+        cmd
+    }
+
+    async fn read(&mut self, cursor: &Cursor, count: usize) -> redis::RedisResult<Vec<Entry>> {
+        let cmd = self.command(cursor, count);
         if let Some(direct) = self.direct.as_mut() {
             match direct.read(&cmd.get_packed_command()).await {
                 Direct::Entries(entries) => return Ok(entries),
@@ -197,4 +273,9 @@ impl ShardReader {
             }
         }
     }
+}
+
+/// What one entry will hold in the prefetch.
+fn held_bytes(entry: &Entry) -> usize {
+    std::mem::size_of::<Delivery>() + entry.id.len() + entry.body.as_ref().map_or(0, Vec::len)
 }

@@ -22,6 +22,12 @@ BODY_SIZES = (2, 100, 4096)
 # data; 4 KiB bodies at the full count would hold gigabytes in the servers.
 MESSAGE_DIVISORS = {2: 1, 100: 2, 4096: 10}
 
+# The distance section: 16-byte messages per row, and the round trips the proxy adds
+# (0 ms measures the proxy itself).
+DISTANCE_MESSAGES = 100_000
+QUICK_DISTANCE_MESSAGES = 20_000
+DISTANCE_RTTS_MS = (0.0, 1.0, 10.0, 50.0)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -127,6 +133,7 @@ class BenchConfig:
         cpu_messages: Messages of `CPU_BODY_SIZE` bytes per client CPU measurement of ami
             (redis-py and valkey-glide move at most `CPU_PEER_MESSAGES`).
         latency_rates: Steady rates, in messages per second, of the latency runs.
+        distance_messages: Messages per row of the distance section.
     """
 
     messages: int = DEFAULT_MESSAGES
@@ -141,6 +148,7 @@ class BenchConfig:
     cpu_messages: int = CPU_MESSAGES
     latency_rates: tuple[int, ...] = LATENCY_RATES
     body_sizes: tuple[int, ...] = field(default=BODY_SIZES)
+    distance_messages: int = DISTANCE_MESSAGES
 
     @classmethod
     def from_options(
@@ -179,6 +187,7 @@ class BenchConfig:
             latency_warmup=0.2 if quick else 0.5,
             cpu_messages=count if quick else CPU_MESSAGES,
             latency_rates=QUICK_LATENCY_RATES if quick else LATENCY_RATES,
+            distance_messages=QUICK_DISTANCE_MESSAGES if quick else DISTANCE_MESSAGES,
         )
 
     @property
@@ -219,4 +228,6 @@ class BenchConfig:
             "cpu_messages": self.cpu_messages,
             "cpu_peer_messages": self.cpu_peer_messages,
             "cpu_body_bytes": CPU_BODY_SIZE,
+            "distance_messages": self.distance_messages,
+            "distance_rtts_ms": list(DISTANCE_RTTS_MS),
         }

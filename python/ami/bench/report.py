@@ -22,6 +22,7 @@ from ami.bench.config import (
     Workload,
 )
 from ami.bench.cpu_cost import CpuSample, redis_py_parser
+from ami.bench.distance import DistanceSample
 from ami.bench.latency import CLIENTS, FLOOR, LatencySample
 from ami.bench.rss import RssSample
 
@@ -37,6 +38,7 @@ class Results:
     latency: list[LatencySample] = field(default_factory=list)
     cpu: dict[str, list[CpuSample]] = field(default_factory=dict)
     shapes: dict[str, list[float]] = field(default_factory=dict)
+    distance: list[DistanceSample] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add_rate(self, case: Case, workload: Workload, seconds: float) -> float:
@@ -233,6 +235,34 @@ def _cpu_row(ami_case: Case, results: Results) -> dict[str, Any] | None:
     }
 
 
+def distance_summary(results: Results) -> list[dict[str, Any]] | None:
+    """Medians per round trip, loopback first, each as a fraction of loopback."""
+    if not results.distance:
+        return None
+    by_rtt: dict[float | None, list[DistanceSample]] = {}
+    for sample in results.distance:
+        by_rtt.setdefault(sample.rtt_ms, []).append(sample)
+    loopback = by_rtt.get(None, [])
+    produce_base = statistics.median(s.produce_msg_per_s for s in loopback) if loopback else None
+    consume_base = statistics.median(s.consume_msg_per_s for s in loopback) if loopback else None
+    rows = []
+    for rtt_ms, samples in by_rtt.items():
+        produce = statistics.median(s.produce_msg_per_s for s in samples)
+        consume = statistics.median(s.consume_msg_per_s for s in samples)
+        rows.append(
+            {
+                "rtt_ms": rtt_ms,
+                "ping_ms": round(statistics.median(s.ping_ms for s in samples), 3),
+                "runs": [asdict(sample) for sample in samples],
+                "produce_msg_per_s": round(produce, 1),
+                "consume_msg_per_s": round(consume, 1),
+                "produce_vs_loopback": _ratio(produce, produce_base),
+                "consume_vs_loopback": _ratio(consume, consume_base),
+            }
+        )
+    return rows
+
+
 def build_report(
     config: BenchConfig,
     results: Results,
@@ -263,6 +293,7 @@ def build_report(
         "latency": latency_summary(config, results),
         "client_cpu": cpu_summary(config, results),
         "call_shapes": call_shape_summary(config, results),
+        "distance": distance_summary(results),
         "notes": results.notes,
     }
 
@@ -321,6 +352,7 @@ def format_table(report: dict[str, Any]) -> str:
     lines += _align(rows, right_from=3)
     lines.append("")
     lines += _cpu_lines(report)
+    lines += _distance_lines(report)
     lines += _extra_lines(report)
     return "\n".join(lines) + "\n"
 
@@ -368,6 +400,38 @@ def _cpu_lines(report: dict[str, Any]) -> list[str]:
     )
     parser = f"redis-py parses replies with: {cpu.get('redis_py_parser', '?')}"
     return [title, *_align(rows, right_from=1), parser, ""]
+
+
+def _distance_lines(report: dict[str, Any]) -> list[str]:
+    rows = report.get("distance")
+    if not rows:
+        return []
+    messages = report["config"]["distance_messages"]
+    header = ("RTT", "ping", "produce msg/s", "consume+ack msg/s", "produce", "consume+ack")
+    table: list[tuple[str, ...]] = [
+        header,
+        *[
+            (
+                "loopback" if row["rtt_ms"] is None else f"proxy {row['rtt_ms']:g} ms",
+                f"{row['ping_ms']:.2f} ms",
+                f"{row['produce_msg_per_s']:,.0f}",
+                f"{row['consume_msg_per_s']:,.0f}",
+                _fraction(row["produce_vs_loopback"]),
+                _fraction(row["consume_vs_loopback"]),
+            )
+            for row in rows
+        ],
+    ]
+    return [
+        f"distance: {messages:,} x 16 B, default options, send_many(10,000) / "
+        "consume(10,000)+ack_many; the last two columns are fractions of loopback",
+        *_align(table, right_from=1),
+        "",
+    ]
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _extra_lines(report: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from ami.bench.config import (
     AMI_SEND,
     AMI_SEND_MANY,
     CEILING,
+    DISTANCE_RTTS_MS,
     REDIS_PY_CONSUME,
     REDIS_PY_PRODUCE,
     RSS_BODY_SIZE,
@@ -30,6 +31,7 @@ from ami.bench.config import (
     Workload,
 )
 from ami.bench.cpu_cost import cpu_pairs, glide_installed, measure_cpu
+from ami.bench.distance import at_distance, measure_path
 from ami.bench.latency import CLIENTS, measure_latency
 from ami.bench.machine import describe
 from ami.bench.plot import plot_rates
@@ -85,7 +87,12 @@ def total_steps(config: BenchConfig, *, ceiling: bool) -> int:
     per_workload = 2 * len(PAIRS) + (1 if ceiling else 0)
     latency = len(config.latency_rates) * len(CLIENTS)
     return config.repeat * (
-        per_workload * len(config.workloads) + 1 + latency + len(SHAPES) + _cpu_steps()
+        per_workload * len(config.workloads)
+        + 1
+        + latency
+        + len(SHAPES)
+        + _cpu_steps()
+        + _distance_steps(config)
     )
 
 
@@ -111,6 +118,7 @@ def _run_once(state: _Run, prefix: str) -> None:
     _latency(state, prefix)
     _call_shapes(state, prefix)
     _client_cpu(state, prefix)
+    _distance(state, prefix)
 
 
 def _ceiling(state: _Run, workload: Workload, label: str) -> None:
@@ -289,6 +297,64 @@ def _cpu_case(state: _Run, prefix: str, case: Case, queue: str, workload: Worklo
         state.results.add_cpu(case, sample)
         step.result = f"{sample.us_per_message:.2f} µs/msg, {sample.msg_per_s:,.0f} msg/s"
         succeeded = True
+    return succeeded
+
+
+def _distance_steps(config: BenchConfig) -> int:
+    """Loopback, then one row per round trip; none on a cluster given by `--nodes`."""
+    return 0 if config.nodes else 1 + len(DISTANCE_RTTS_MS)
+
+
+def _distance(state: _Run, prefix: str) -> None:
+    """Loopback, then the same through the delay proxy at each round trip."""
+    skipped = _distance_skipped(state)
+    if skipped:
+        if not any(note.startswith("distance:") for note in state.results.notes):
+            _skip_note(state.progress, state.results, f"distance: {skipped}, skipped")
+        return
+    messages = state.config.distance_messages
+    if not _distance_row(state, prefix, state.nodes, messages, None):
+        return
+    try:
+        with at_distance(state.nodes) as proxy:
+            for rtt_ms in DISTANCE_RTTS_MS:
+                proxy.set_rtt(rtt_ms / 1000)
+                _distance_row(state, prefix, proxy.seeds, messages, rtt_ms)
+    except Exception as exc:
+        state.failures += 1
+        _skip_note(state.progress, state.results, f"distance: the proxy failed: {exc}")
+
+
+def _distance_skipped(state: _Run) -> str | None:
+    """Why the distance rows cannot run here, or None."""
+    if state.config.nodes:
+        # Reconfiguring someone else's cluster is not a benchmark's business.
+        return "needs a local cluster"
+    server = state.admin.server_info()
+    if server["name"] == "redis" and server["version"].startswith("6."):
+        return "Redis 6.2 cannot announce a proxy's port at run time"
+    return None
+
+
+def _distance_row(
+    state: _Run, prefix: str, seeds: list[str], messages: int, rtt_ms: float | None
+) -> bool:
+    path = "loopback" if rtt_ms is None else f"proxy at {rtt_ms:g} ms RTT"
+    label = f"{prefix} distance: {messages:,} x 16 B, {path}"
+    queue = fresh_queue("dist")
+    succeeded = False
+    try:
+        with _step(state, label, f"the distance row {path}") as step:
+            sample = measure_path(seeds, queue, messages, rtt_ms)
+            state.results.distance.append(sample)
+            step.result = (
+                f"produce {sample.produce_msg_per_s:,.0f} msg/s, "
+                f"consume+ack {sample.consume_msg_per_s:,.0f} msg/s "
+                f"(ping {sample.ping_ms:.2f} ms)"
+            )
+            succeeded = True
+    finally:
+        state.admin.delete_queue(queue)
     return succeeded
 
 

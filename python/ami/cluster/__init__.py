@@ -7,7 +7,8 @@ older servers), nodes are joined with ``CLUSTER MEET`` and replicas attached wit
 
 The names below are the public ones. Each module behind them has one job:
 ``local_cluster`` (:class:`LocalCluster`), ``forming`` (slots, MEET, replicas),
-``launch`` (server processes), ``processes`` (pids, cleanup at exit), ``config``,
+``launch`` (server processes), ``processes`` (pids, cleanup at exit), ``announce``
+(nodes announcing a proxy's ports for a while), ``config``,
 ``ports``, ``slots``, ``replies``, ``node``, ``binary``, and ``resp``, the minimal RESP
 client the launcher uses to talk to servers before they form a cluster.
 
