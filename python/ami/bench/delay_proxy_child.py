@@ -75,7 +75,7 @@ async def _forward(
 ) -> None:
     await asyncio.sleep(2 * delay.one_way)
     try:
-        server_reader, server_writer = await asyncio.open_connection(HOST, target)
+        server_reader, server_writer = await asyncio.open_connection(HOST, target, limit=READ_SIZE)
     except OSError:
         client_writer.close()
         return
@@ -111,7 +111,7 @@ async def _serve(rtt_ms: float, targets: list[int]) -> None:
         ) -> None:
             await _forward(delay, target, reader, writer)
 
-        server = await asyncio.start_server(accepted, HOST, 0)
+        server = await asyncio.start_server(accepted, HOST, 0, limit=READ_SIZE)
         servers.append(server)
         listening[str(target)] = server.sockets[0].getsockname()[1]
     print(json.dumps(listening), flush=True)
