@@ -24,7 +24,9 @@ def test_counters_are_exposed(nodes: list[str], queue: str) -> None:
         assert registry.get_sample_value("ami_producer_buffered_messages", {"queue": queue}) == 0
     with ami.Consumer(queue, consumer="c", nodes=nodes, shards=2) as consumer:
         register(consumer, registry)
-        batch = consumer.consume(10, timeout=5.0)
+        batch: list[ami.Message] = []
+        while len(batch) < 3:
+            batch += consumer.consume(10, timeout=5.0)
         consumer.ack_many(batch)
         consumer.flush()
         labels = {"queue": queue, "consumer": "c", "event": "acked"}
