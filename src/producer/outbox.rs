@@ -142,10 +142,12 @@ impl Outbox {
             .queued
             .div_ceil(self.limits.shards.max(1))
             .max(SMALLEST_SPREAD_BATCH);
-        // No tail shorter than the smallest spread batch is cut off.
-        if batch.len() >= share + SMALLEST_SPREAD_BATCH {
-            let rest = batch.split_off(share);
-            state.full.push_front(rest);
+        // Cut into shares all at once, from the end, so every body is copied at most
+        // once; the shares queue in order behind the first. No piece is left shorter
+        // than the smallest spread batch.
+        while batch.len() >= share + SMALLEST_SPREAD_BATCH {
+            let last_share = batch.split_off(batch.len() - share);
+            state.full.push_front(last_share);
         }
         state.queued -= batch.len();
         Take::Batch(batch)
@@ -224,16 +226,21 @@ mod tests {
     #[test]
     fn a_burst_is_cut_into_a_share_per_shard() {
         let outbox = outbox(10_000, 5_000);
-        for _ in 0..4_500 {
-            outbox.offer(b"m");
+        for i in 0..4_500_u32 {
+            outbox.offer(&i.to_be_bytes());
         }
-        let sizes: Vec<usize> = std::iter::from_fn(|| match outbox.take(true) {
-            Take::Batch(batch) => Some(batch.len()),
+        let batches: Vec<BodyBatch> = std::iter::from_fn(|| match outbox.take(true) {
+            Take::Batch(batch) => Some(batch),
             _ => None,
         })
         .collect();
-        // Shares of what is still queued, never below the smallest spread batch.
+        // A share per shard of what is still queued, never below the smallest spread batch.
+        let sizes: Vec<usize> = batches.iter().map(BodyBatch::len).collect();
         assert_eq!(sizes, [2_250, 1_125, 1_125]);
+        // Taken in the order sent.
+        let bodies: Vec<&[u8]> = batches.iter().flat_map(BodyBatch::iter).collect();
+        let sent: Vec<[u8; 4]> = (0..4_500_u32).map(u32::to_be_bytes).collect();
+        assert!(bodies.iter().zip(&sent).all(|(body, sent)| body == sent));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `_ami.ProducerCore`: the producer as `ami.Producer` drives it.
 
-use super::args::{body, optional_seconds, seconds};
+use super::args::{self, body, optional_seconds, seconds};
 use super::client_options::{producer_defaults, producer_options};
 use super::errors::to_exception;
 use super::wait;
@@ -31,9 +31,9 @@ impl ProducerCorePy {
         producer_defaults(py)
     }
 
-    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, body: &Bound<'_, PyAny>) -> PyResult<()> {
         self.producer.fault()?;
-        let body = body(message)?;
+        let body = args::body(body)?;
         self.producer.check_size(&body)?;
         match self.producer.offer(&body) {
             Offer::Accepted => Ok(()),
