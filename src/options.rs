@@ -93,7 +93,7 @@ pub struct ProducerOptions {
     pub pipe_buffer_bytes: usize,
     /// Largest body `send` accepts.
     pub max_message_bytes: usize,
-    /// A partial batch is written after this long.
+    /// A partial batch waits at most this long behind the batches in flight.
     pub pipe_period: Duration,
     /// Most pipelines in flight at once, across all shards.
     pub max_in_flight: usize,
@@ -128,7 +128,7 @@ impl Default for ProducerOptions {
             pipe_buffer_bytes: 16 * 1024 * 1024,
             max_message_bytes: 16 * 1024 * 1024,
             pipe_period: Duration::from_millis(1),
-            max_in_flight: 8,
+            max_in_flight: 32,
             delivery_timeout: Duration::from_secs(120),
             send_timeout: None,
             create_group: true,

@@ -116,8 +116,9 @@ class ProducerOptions(ClientOptions, total=False):
     and go as soon as those are answered or this has passed. Default: ``0.001``."""
 
     max_in_flight: int
-    """Most pipelines awaiting replies at once, across all shards. More hides network
-    latency; each holds a batch in memory until it is confirmed. Default: ``8``."""
+    """Most pipelines awaiting replies at once, across all shards; each shard gets its
+    share (at least one). More hides network latency; each holds a batch in memory until
+    it is confirmed (within `pending_buffer_size`). Default: ``32``."""
 
     delivery_timeout: float
     """Seconds a batch may spend retrying (failovers, resharding, ``OOM``) before its
