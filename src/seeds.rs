@@ -2,6 +2,7 @@
 //! that keeps their credentials out of every message.
 
 use crate::error::{Error, Result};
+use redis::{ConnectionAddr, IntoConnectionInfo};
 
 /// Turns a seed (`host:port` or a `redis://` URL) into the URL redis-rs expects.
 pub fn node_url(node: &str) -> Result<String> {
@@ -49,6 +50,33 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// A node's host and port.
+pub type Address = (String, u16);
+/// Username and password for `AUTH`.
+pub type Auth = Option<(Option<String>, String)>;
+
+/// The seeds' addresses and the credentials of the first that has some; `None` unless
+/// every seed is plain TCP to database 0 (the direct read and write paths take only those).
+pub fn plain_seeds(seed_urls: &[String]) -> Option<(Vec<Address>, Auth)> {
+    let mut seeds = Vec::with_capacity(seed_urls.len());
+    let mut auth = None;
+    for url in seed_urls {
+        let info = url.as_str().into_connection_info().ok()?;
+        let ConnectionAddr::Tcp(host, port) = info.addr() else {
+            return None;
+        };
+        let settings = info.redis_settings();
+        if settings.db() != 0 {
+            return None;
+        }
+        seeds.push((host.clone(), *port));
+        if let (None, Some(password)) = (&auth, settings.password()) {
+            auth = Some((settings.username().map(str::to_owned), password.to_owned()));
+        }
+    }
+    (!seeds.is_empty()).then_some((seeds, auth))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +91,14 @@ mod tests {
         for bad in ["localhost", ":7001", "h:0", "h:99999", "h:x"] {
             assert!(node_url(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn only_plain_tcp_seeds_to_database_0_go_direct() {
+        let (seeds, auth) = plain_seeds(&["redis://u:p@h:1".to_owned()]).unwrap();
+        assert_eq!(seeds, [("h".to_owned(), 1)]);
+        assert_eq!(auth, Some((Some("u".to_owned()), "p".to_owned())));
+        assert!(plain_seeds(&["rediss://h:1".to_owned()]).is_none());
+        assert!(plain_seeds(&["redis://h:1/2".to_owned()]).is_none());
     }
 }

@@ -4,9 +4,10 @@
 //! stays the fallback: while the direct connection cannot reach the shard's master (a
 //! failover, a slot being migrated), reads go through redis-rs, which knows the cluster.
 
+use crate::seeds::{plain_seeds, Address, Auth};
 use crate::wire::raw_reply::{RawReply, ReplyParser};
 use crate::wire::reply::Entry;
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisError, Value};
+use redis::{RedisError, Value};
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,12 +20,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A buffer that grew past this for one large reply is given back afterwards.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 
-type Address = (String, u16);
-
 pub struct DirectReads {
     seeds: Vec<Address>,
     /// Username and password for `AUTH`.
-    auth: Option<(Option<String>, String)>,
+    auth: Auth,
     /// Longest wait for one reply, BLOCK included.
     response_timeout: Duration,
     connect_timeout: Duration,
@@ -55,20 +54,8 @@ impl DirectReads {
         response_timeout: Duration,
         connect_timeout: Duration,
     ) -> Option<Self> {
-        let mut seeds = Vec::with_capacity(seed_urls.len());
-        let mut auth = None;
-        for url in seed_urls {
-            let info = url.as_str().into_connection_info().ok()?;
-            let ConnectionAddr::Tcp(host, port) = info.addr() else {
-                return None;
-            };
-            seeds.push((host.clone(), *port));
-            let settings = info.redis_settings();
-            if let (None, Some(password)) = (&auth, settings.password()) {
-                auth = Some((settings.username().map(str::to_owned), password.to_owned()));
-            }
-        }
-        (!seeds.is_empty()).then(|| Self {
+        let (seeds, auth) = plain_seeds(seed_urls)?;
+        Some(Self {
             seeds,
             auth,
             response_timeout,

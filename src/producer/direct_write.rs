@@ -8,10 +8,10 @@
 
 use crate::cluster::nodes::Nodes;
 use crate::cluster::retry::{classify_code, Disposition};
-use crate::producer::write_link::{Address, Auth, Link};
+use crate::producer::write_link::Link;
+use crate::seeds::{plain_seeds, Address, Auth};
 use crate::wire::pipeline_replies::{error_parts, PipelineReplies};
 use parking_lot::Mutex;
-use redis::{ConnectionAddr, IntoConnectionInfo};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -211,28 +211,6 @@ impl DirectWrites {
     }
 }
 
-/// The seeds' addresses and the credentials of the first that has some; `None` unless
-/// every seed is plain TCP to database 0.
-fn plain_seeds(seed_urls: &[String]) -> Option<(Vec<Address>, Auth)> {
-    let mut seeds = Vec::with_capacity(seed_urls.len());
-    let mut auth = None;
-    for url in seed_urls {
-        let info = url.as_str().into_connection_info().ok()?;
-        let ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return None;
-        };
-        let settings = info.redis_settings();
-        if settings.db() != 0 {
-            return None;
-        }
-        seeds.push((host.clone(), *port));
-        if let (None, Some(password)) = (&auth, settings.password()) {
-            auth = Some((settings.username().map(str::to_owned), password.to_owned()));
-        }
-    }
-    (!seeds.is_empty()).then_some((seeds, auth))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Redirection {
     None,
@@ -261,14 +239,5 @@ mod tests {
         );
         assert_eq!(moved_to("1 :6381"), Some((String::new(), 6381)));
         assert_eq!(moved_to("3999"), None);
-    }
-
-    #[test]
-    fn only_plain_tcp_seeds_to_database_0_write_directly() {
-        let (seeds, auth) = plain_seeds(&["redis://u:p@h:1".to_owned()]).unwrap();
-        assert_eq!(seeds, [("h".to_owned(), 1)]);
-        assert_eq!(auth, Some((Some("u".to_owned()), "p".to_owned())));
-        assert!(plain_seeds(&["rediss://h:1".to_owned()]).is_none());
-        assert!(plain_seeds(&["redis://h:1/2".to_owned()]).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! handed back in the same order, so batches to a stream stay in the order they were
 //! sent, as on redis-rs's multiplexed connection.
 
+use crate::seeds::{Address, Auth};
 use crate::wire::pipeline_replies::PipelineReplies;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +14,6 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 const READ_CHUNK: usize = 64 * 1024;
-
-pub type Address = (String, u16);
-/// Username and password for `AUTH`.
-pub type Auth = Option<(Option<String>, String)>;
 
 pub struct Link {
     sending: Mutex<Sending>,

@@ -123,16 +123,27 @@ def consume_many(
         prefetch_count=PREFETCH,
         trim_acked=trim_acked,
     ) as consumer:
-        received = 0
-        while received < total:
-            batch = consumer.consume(min(CHUNK, total - received), timeout=IDLE_TIMEOUT)
-            if not batch:
-                raise AmiRunError(f"ami consume() got {received:,} of {total:,} messages")
-            consumer.ack_many(batch)
-            received += len(batch)
-            on_progress(received, total)
-        consumer.flush()
+        consume_and_ack(consumer, total, on_progress)
         return time.perf_counter() - started
+
+
+def consume_and_ack(consumer: Consumer, total: int, on_progress: OnProgress | None = None) -> None:
+    """Takes `total` messages with `consume(CHUNK)`, acks each batch with `ack_many`,
+    and waits until every ack is written.
+
+    Raises:
+        AmiRunError: Messages stopped arriving before `total`.
+    """
+    received = 0
+    while received < total:
+        batch = consumer.consume(min(CHUNK, total - received), timeout=IDLE_TIMEOUT)
+        if not batch:
+            raise AmiRunError(f"ami consume() got {received:,} of {total:,} messages")
+        consumer.ack_many(batch)
+        received += len(batch)
+        if on_progress is not None:
+            on_progress(received, total)
+    consumer.flush()
 
 
 class _Watchdog:

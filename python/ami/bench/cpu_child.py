@@ -16,7 +16,7 @@ from ami._consumer import Consumer
 from ami._producer import Producer
 from ami.bench import redis_py
 from ami.bench.admin import Admin, stream_names
-from ami.bench.ami_runs import CHUNK, CONSUMER, IDLE_TIMEOUT, PREFETCH, AmiRunError
+from ami.bench.ami_runs import CHUNK, CONSUMER, PREFETCH, consume_and_ack
 from ami.bench.config import (
     CPU_AMI_CONSUME,
     CPU_AMI_SEND,
@@ -66,14 +66,7 @@ def ami_consume(nodes: list[str], queue: str, workload: Workload) -> CpuSample:
         ) as consumer,
         Stopwatch() as watch,
     ):
-        received = 0
-        while received < total:
-            batch = consumer.consume(min(CHUNK, total - received), timeout=IDLE_TIMEOUT)
-            if not batch:
-                raise AmiRunError(f"ami consume() got {received:,} of {total:,} messages")
-            consumer.ack_many(batch)
-            received += len(batch)
-        consumer.flush()
+        consume_and_ack(consumer, total)
     return watch.sample(total)
 
 
