@@ -39,14 +39,25 @@ impl Claimer {
     /// entries always reach the prefetch, where `close` finds them.
     pub async fn run(mut self, events: &dyn ReaderEvents) {
         let mut stop = self.stop.clone();
+        let progress = Arc::clone(&self.progress);
+        let mut next_pass = tokio::time::Instant::now() + self.interval;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.interval) => {}
+            // A nack wakes the claimer for the shards it concerns; the full pass keeps
+            // its own rhythm.
+            let full = tokio::select! {
+                () = tokio::time::sleep_until(next_pass) => true,
+                () = progress.nudge.notified() => false,
                 _ = stop.wait_for(|stopped| *stopped) => return,
+            };
+            if full {
+                next_pass = tokio::time::Instant::now() + self.interval;
             }
             for index in 0..self.shards.len() {
                 if *stop.borrow() {
                     return;
+                }
+                if !full && !progress.has_nacked(index) {
+                    continue;
                 }
                 if let Err(error) = self.claim_shard(index, events).await {
                     events.error(error);
@@ -59,6 +70,7 @@ impl Claimer {
     async fn claim_shard(&mut self, index: usize, events: &dyn ReaderEvents) -> Result<(), Error> {
         let triage = self.shards[index].clone();
         let idle_ms = self.idle.as_millis() as u64;
+        let nacked = self.progress.take_nacked(index);
         let mut start = "-".to_owned();
         for _ in 0..MAX_PAGES_PER_PASS {
             let reply: Value = redis::cmd("XPENDING")
@@ -80,7 +92,11 @@ impl Claimer {
             let full_page = rows.len() >= self.count;
             let candidates: Vec<PendingRow> = rows
                 .into_iter()
-                .filter(|row| row.consumer != triage.consumer || self.abandoned_here(&triage, row))
+                .filter(|row| {
+                    row.consumer != triage.consumer
+                        || StreamId::parse(&row.id).is_some_and(|id| nacked.contains(&id))
+                        || self.abandoned_here(&triage, row)
+                })
                 .collect();
             if !candidates.is_empty() {
                 self.claim(&triage, idle_ms, candidates, events).await?;

@@ -8,7 +8,7 @@
 
 use crate::wire::stream_id::StreamId;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -34,6 +34,11 @@ pub struct Progress {
     fetches: AtomicU64,
     /// Woken whenever the application asks for messages or is handed some.
     pub handed_out: Notify,
+    /// Per shard, this consumer's entries that were nacked: its claimer takes them at
+    /// once, though the application was handed them less than `claim_idle` ago.
+    nacked: Mutex<Vec<HashSet<StreamId>>>,
+    /// Wakes the claimer for them.
+    pub nudge: Notify,
 }
 
 /// One shard's hand-outs: the highest id handed out, the fetch that did it, and marks
@@ -59,7 +64,26 @@ impl Progress {
             grain: memory / 16,
             fetches: AtomicU64::new(0),
             handed_out: Notify::new(),
+            nacked: Mutex::new(vec![HashSet::new(); shards]),
+            nudge: Notify::new(),
         }
+    }
+
+    /// Entries of `shard` nacked (made claimable): the claimer is woken to take them.
+    pub fn nacked<'a>(&self, shard: usize, ids: impl Iterator<Item = &'a str>) {
+        self.nacked.lock()[shard].extend(ids.filter_map(StreamId::parse));
+        self.nudge.notify_one();
+    }
+
+    /// Takes the entries of `shard` nacked since the last call.
+    pub fn take_nacked(&self, shard: usize) -> HashSet<StreamId> {
+        std::mem::take(&mut self.nacked.lock()[shard])
+    }
+
+    /// True when some shard has nacked entries not taken yet.
+    #[must_use]
+    pub fn has_nacked(&self, shard: usize) -> bool {
+        !self.nacked.lock()[shard].is_empty()
     }
 
     pub fn queued(&self, shard: usize, id: &str) {
