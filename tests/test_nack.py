@@ -183,15 +183,19 @@ def test_nack_refuses_what_it_cannot_do(nodes: list[str], queue: str) -> None:
             consumer.nack(message, delay=2.0)
         with pytest.raises(ami.ConfigError):
             consumer.nack_many(["not a message"])  # type: ignore[list-item]
-        with _consumer(nodes, f"{queue}x", "alice") as other:
-            with pytest.raises(ami.ConfigError, match="this consumer's queue"):
-                other.nack(message)
+        with (
+            _consumer(nodes, f"{queue}x", "alice") as other,
+            pytest.raises(ami.ConfigError, match="this consumer's queue"),
+        ):
+            other.nack(message)
         consumer.ack(message)
     with pytest.raises(ami.ClientClosedError):
         consumer.nack(message)
-    with _consumer(nodes, queue, "bob", claim_idle=None) as never_claims:
-        with pytest.raises(ami.ConfigError, match="claim_idle"):
-            never_claims.nack(message)
+    with (
+        _consumer(nodes, queue, "bob", claim_idle=None) as never_claims,
+        pytest.raises(ami.ConfigError, match="claim_idle"),
+    ):
+        never_claims.nack(message)
 
 
 def test_async_nack(nodes: list[str], redis_client: RedisCluster, queue: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .._shutdown import shutdown_on_signals
 from ..exceptions import AmiError
 from .bench import add_bench_command
+from .check import add_check_command
 from .cluster import add_cluster_commands
 from .demo import add_demo_command
 from .dlq import add_dlq_commands
@@ -74,6 +75,7 @@ def build_parser(prog: str = "ami") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_cluster_commands(commands)
     add_queue_commands(commands)
+    add_check_command(commands)
     add_dlq_commands(commands)
     add_demo_command(commands)
     add_bench_command(commands)
