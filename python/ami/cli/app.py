@@ -24,6 +24,7 @@ from .errors import (
 )
 from .parser import CommandParser, Handler, VersionAction
 from .queue import add_queue_commands
+from .worker import add_worker_command
 
 
 def run(prog: str | None = None) -> None:
@@ -76,6 +77,7 @@ def build_parser(prog: str = "ami") -> argparse.ArgumentParser:
     add_cluster_commands(commands)
     add_queue_commands(commands)
     add_check_command(commands)
+    add_worker_command(commands)
     add_dlq_commands(commands)
     add_demo_command(commands)
     add_bench_command(commands)
