@@ -4,12 +4,14 @@ graceful drain on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +39,10 @@ Handler = (
 
 # Longest a wait lasts before the loop looks at the stop flag again.
 _POLL = 0.25
+# Most messages a single-handler worker takes from the prefetch at once, and how long
+# handling one such batch may take before the next is made smaller.
+_INLINE_BATCH = 1000
+_INLINE_BUDGET = 0.05
 DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -113,9 +119,7 @@ class Worker:
             if self._stopping.is_set():
                 consumer.stop()
             if self.concurrency == 1:
-                while not self._stopping.is_set():
-                    for unit in self._units(consumer.consume(self._take(1), timeout=_POLL)):
-                        self._handle(consumer, unit)
+                self._run_inline(consumer)
                 return
             slots = threading.Semaphore(self.concurrency)
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="ami-worker") as pool:
@@ -129,6 +133,43 @@ class Worker:
                     for unit in units:
                         pool.submit(self._handle_in_slot, consumer, unit, slots)
             # Leaving the pool waited for every handler; leaving the consumer writes acks.
+
+    def _run_inline(self, consumer: Consumer) -> None:
+        """One handler at a time, on this thread, over batches of what the prefetch has:
+        one crossing into the core per batch, not per message."""
+        if self.batch:
+            while not self._stopping.is_set():
+                for unit in self._units(consumer.consume(self.batch_size, timeout=_POLL)):
+                    self._handle(consumer, unit)
+            return
+        handler, ack, stopping = self.handler, consumer._core.ack, self._stopping
+        take = 1
+        while not stopping.is_set():
+            batch = consumer.consume(take, timeout=_POLL)
+            began = time.monotonic()
+            handled = 0
+            for index, message in enumerate(batch):
+                if stopping.is_set():
+                    # Never handed to the handler: back to the prefetch, which `close`
+                    # hands back to the group without counting a delivery.
+                    consumer._core.requeue(batch[index:])
+                    break
+                try:
+                    handler(message)  # type: ignore[arg-type]
+                except Exception:
+                    self._failed([message])
+                    _settle(functools.partial(consumer.nack, message), "nack", [message])
+                    continue
+                handled += 1
+                try:
+                    ack(message)
+                except AmiError:
+                    _log_settle_failure("ack", [message])
+            self._count("handled", handled)
+            # Messages taken out of the prefetch count as handed out, and claimers take
+            # those held for `claim_idle`: take more only while a batch is handled fast.
+            quick = time.monotonic() - began < _INLINE_BUDGET
+            take = min(take * 2, _INLINE_BATCH) if quick else max(take // 2, 1)
 
     def _handle_in_slot(
         self, consumer: Consumer, unit: Message | list[Message], slots: threading.Semaphore
