@@ -139,20 +139,32 @@ def test_bad_arguments_are_refused_at_once(nodes: list[str], queue: str) -> None
 # --------------------------------------------------------------------------- SIGTERM
 
 HANDLER_MODULE = """
-import os, time
+import asyncio, os, time
 
 LOG = os.environ["HANDLED_LOG"]
 PAUSE = float(os.environ.get("HANDLER_PAUSE", "0.002"))
 
 def handle(message):
     time.sleep(PAUSE)
+    record(message)
+
+async def handle_async(message):
+    await asyncio.sleep(PAUSE)
+    record(message)
+
+def record(message):
     with open(LOG, "a") as log:
         log.write(message.id + " " + message.body.decode() + "\\n")
 """
 
 
 def _start_worker(
-    tmp_path: Path, nodes: list[str], queue: str, *args: str, pause: float = 0.002
+    tmp_path: Path,
+    nodes: list[str],
+    queue: str,
+    *args: str,
+    pause: float = 0.002,
+    handler: str = "handle",
 ) -> tuple[subprocess.Popen[bytes], Path]:
     (tmp_path / "handlers.py").write_text(textwrap.dedent(HANDLER_MODULE))
     log = tmp_path / "handled.log"
@@ -162,7 +174,7 @@ def _start_worker(
         HANDLED_LOG=str(log),
         HANDLER_PAUSE=str(pause),
     )
-    command = [sys.executable, "-m", "ami", "worker", "handlers:handle", queue]
+    command = [sys.executable, "-m", "ami", "worker", f"handlers:{handler}", queue]
     command += ["--nodes", ",".join(nodes), "--shards", str(SHARDS), "--consumer", "w1", *args]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE)
     return process, log
@@ -172,12 +184,22 @@ def _handled(log: Path) -> list[str]:
     return log.read_text().split("\n")[:-1] if log.exists() else []
 
 
-@pytest.mark.parametrize("concurrency", ["1", "8"])
+@pytest.mark.parametrize(
+    ("handler", "concurrency"),
+    [("handle", "1"), ("handle", "8"), ("handle_async", "1"), ("handle_async", "8")],
+)
 def test_sigterm_mid_stream_loses_and_duplicates_nothing(
-    tmp_path: Path, nodes: list[str], redis_client: RedisCluster, queue: str, concurrency: str
+    tmp_path: Path,
+    nodes: list[str],
+    redis_client: RedisCluster,
+    queue: str,
+    handler: str,
+    concurrency: str,
 ) -> None:
     bodies = _send(nodes, queue, 3000)
-    worker, log = _start_worker(tmp_path, nodes, queue, "--concurrency", concurrency)
+    worker, log = _start_worker(
+        tmp_path, nodes, queue, "--concurrency", concurrency, handler=handler
+    )
     wait_until(lambda: len(_handled(log)) >= 300, "the worker to get going", timeout=30)
     worker.send_signal(signal.SIGTERM)
     out, _ = worker.communicate(timeout=30)

@@ -23,6 +23,13 @@ use tokio::sync::{mpsc, watch};
 /// Most XPENDING pages per shard in one pass, so one huge backlog cannot starve the rest.
 const MAX_PAGES_PER_PASS: usize = 16;
 
+/// How far one pass over a shard's pending entries got.
+#[derive(Default)]
+struct Pass {
+    scanned_to: StreamId,
+    finished: bool,
+}
+
 pub struct Claimer {
     pub shards: Vec<Triage>,
     pub idle: Duration,
@@ -68,9 +75,27 @@ impl Claimer {
 
     /// Claims and hands out the idle entries of one shard.
     async fn claim_shard(&mut self, index: usize, events: &dyn ReaderEvents) -> Result<(), Error> {
+        let nacked = self.progress.take_nacked(index);
+        let mut pass = Pass::default();
+        let result = self.claim_pages(index, &nacked, &mut pass, events).await;
+        if !pass.finished {
+            // Nacked entries this pass did not reach (a failure, or the page limit) are
+            // left for the next one.
+            let unreached = nacked.into_iter().filter(|id| *id > pass.scanned_to);
+            self.progress.nacked_before(index, unreached);
+        }
+        result
+    }
+
+    async fn claim_pages(
+        &mut self,
+        index: usize,
+        nacked: &HashSet<StreamId>,
+        pass: &mut Pass,
+        events: &dyn ReaderEvents,
+    ) -> Result<(), Error> {
         let triage = self.shards[index].clone();
         let idle_ms = self.idle.as_millis() as u64;
-        let nacked = self.progress.take_nacked(index);
         let mut start = "-".to_owned();
         for _ in 0..MAX_PAGES_PER_PASS {
             let reply: Value = redis::cmd("XPENDING")
@@ -86,9 +111,11 @@ impl Claimer {
                 .map_err(|e| triage.error("XPENDING", &e))?;
             let rows = parse_pending(reply);
             let Some(last) = rows.last() else {
+                pass.finished = true;
                 return Ok(());
             };
             start = format!("({}", last.id);
+            let last_id = StreamId::parse(&last.id);
             let full_page = rows.len() >= self.count;
             let candidates: Vec<PendingRow> = rows
                 .into_iter()
@@ -101,7 +128,11 @@ impl Claimer {
             if !candidates.is_empty() {
                 self.claim(&triage, idle_ms, candidates, events).await?;
             }
+            if let Some(id) = last_id {
+                pass.scanned_to = id;
+            }
             if !full_page {
+                pass.finished = true;
                 break;
             }
         }

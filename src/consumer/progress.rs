@@ -75,6 +75,12 @@ impl Progress {
         self.nudge.notify_one();
     }
 
+    /// Puts back nacked entries a claim pass did not reach, for the next pass (without
+    /// waking the claimer: a pass that failed must not be retried in a tight loop).
+    pub fn nacked_before(&self, shard: usize, ids: impl Iterator<Item = StreamId>) {
+        self.nacked.lock()[shard].extend(ids);
+    }
+
     /// Takes the entries of `shard` nacked since the last call.
     pub fn take_nacked(&self, shard: usize) -> HashSet<StreamId> {
         std::mem::take(&mut self.nacked.lock()[shard])
@@ -184,6 +190,34 @@ mod tests {
         progress.queued(1, "3-0");
         assert_eq!(progress.queued_up_to(1), id("10-0"));
         assert_eq!(progress.queued_up_to(0), StreamId::default());
+    }
+
+    #[test]
+    fn nacked_entries_are_taken_once_and_wake_the_claimer() {
+        let progress = Progress::new(2, Duration::from_secs(60));
+        progress.nacked(1, ["5-0", "7-1", "not an id"].into_iter());
+        assert!(progress.has_nacked(1));
+        assert!(!progress.has_nacked(0));
+        let woken = progress.nudge.notified();
+        expect_woken(woken);
+        let taken = progress.take_nacked(1);
+        assert_eq!(taken, [id("5-0"), id("7-1")].into_iter().collect());
+        assert!(progress.take_nacked(1).is_empty());
+        progress.nacked_before(1, [id("7-1")].into_iter());
+        assert_eq!(progress.take_nacked(1).len(), 1);
+    }
+
+    /// The nudge left a permit: the claimer's next wait returns at once.
+    fn expect_woken(notified: tokio::sync::futures::Notified<'_>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(Duration::from_millis(100), notified)
+                .await
+                .expect("a nack wakes the claimer");
+        });
     }
 
     #[test]
