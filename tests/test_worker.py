@@ -255,3 +255,23 @@ def test_a_handler_exception_is_logged_by_the_cli_worker(
     assert worker.returncode == 0
     assert err.count(b"KeyError: 'boom'") == 2
     assert b"nacked" in err
+
+
+def test_sys_exit_in_a_handler_thread_is_not_swallowed(
+    nodes: list[str], redis_client: RedisCluster, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _send(nodes, queue, 1)
+
+    def handle(message: ami.Message) -> None:
+        sys.exit(3)
+
+    worker = _worker(handle, nodes, queue, concurrency=2)
+    thread, result = _run_in_thread(worker)
+    thread.join(30)
+    assert not thread.is_alive(), "the worker should drain by itself"
+    # The nack may bring it back to the other thread before the drain begins.
+    assert result["stats"]["handled"] == 0
+    assert result["stats"]["failed"] >= 1
+    assert "the worker drains" in caplog.text
+    # Nacked: still in the queue, for another delivery.
+    assert total_length(redis_client, queue, SHARDS) == 1

@@ -176,6 +176,14 @@ class Worker:
     ) -> None:
         try:
             self._handle(consumer, unit)
+        except BaseException:
+            # `sys.exit` in a handler thread: a future would keep it unseen. Nack, say so,
+            # and drain, as the same call on the main thread would end the worker.
+            messages = unit if isinstance(unit, list) else [unit]
+            self._failed(messages)
+            _settle(lambda: consumer.nack_many(messages), "nack", messages)
+            logger.error("a handler raised outside Exception; the worker drains")
+            self.stop()
         finally:
             slots.release()
 
