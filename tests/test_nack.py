@@ -165,7 +165,7 @@ def test_a_delayed_nack_holds_the_message_until_the_delay_ends(
     _send(nodes, queue, [b"later"])
     with _consumer(nodes, queue, "alice", claim_idle=10.0) as consumer:
         [first] = drain(consumer, 1, ack=False)
-        assert consumer.nack(first, delay=1.5) is True
+        assert consumer.nack(first, delay=3.0) is True
         assert consumer.consume(10, timeout=0.5) == []
         [again] = drain(consumer, 1, idle=5.0)
         assert (again.id, again.deliveries) == (first.id, 2)
