@@ -31,6 +31,8 @@ def test_counters_are_exposed(nodes: list[str], queue: str) -> None:
         consumer.flush()
         labels = {"queue": queue, "consumer": "c", "event": "acked"}
         assert registry.get_sample_value("ami_consumer_messages_total", labels) == 3
+        nacked = {**labels, "event": "nacked"}
+        assert registry.get_sample_value("ami_consumer_messages_total", nacked) == 0
     text = prometheus_client.generate_latest(registry).decode()
     assert "ami_consumer_pending_acks" in text
 

@@ -48,6 +48,7 @@ _CONSUMER_COUNTERS = (
     "claimed",
     "dead_lettered",
     "dropped_invalid",
+    "nacked",
 )
 
 
