@@ -43,4 +43,6 @@ pub struct ConsumerCounters {
     pub dead_lettered: Counter,
     /// Entries read but never handed out, given back to the group by `close`.
     pub handed_back: Counter,
+    /// Entries the application nacked that were still pending here.
+    pub nacked: Counter,
 }

@@ -286,3 +286,22 @@ def test_a_consumer_that_may_not_run_scripts_still_dead_letters(
     assert fields[b"m"] == b"poison"
     assert fields[b"id"].decode() == message.id
     assert int(fields[b"deliveries"]) == 1
+
+
+@pytest.mark.parametrize("user", ["consumer", "no-scripts"])
+def test_a_least_privilege_consumer_nacks(secured: list[str], queue: str, user: str) -> None:
+    _acl_denials(secured)
+    with ami.Producer(queue, nodes=secured, shards=1, password=PASSWORD) as producer:
+        producer.send(b"again")
+    seeds = [f"redis://{user}:consumer-pw@{node}" for node in secured]
+    with ami.Consumer(queue, consumer="c", nodes=seeds, shards=1) as consumer:
+        [first] = consumer.consume(1, timeout=5.0)
+        assert consumer.nack(first) is True
+        [again] = consumer.consume(1, timeout=5.0)
+        assert (again.id, again.deliveries) == (first.id, 2)
+        consumer.ack(again)
+        assert consumer.flush(5.0) == 0
+        assert consumer.nack(again) is False
+    denials = _acl_denials(secured)
+    if user == "consumer":
+        assert denials == []

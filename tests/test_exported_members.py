@@ -35,8 +35,10 @@ def test_public_names() -> None:
         "ShardStats",
         "TransientError",
         "UnsupportedServerError",
+        "Worker",
         "__version__",
         "inspect",
+        "run_worker",
         "shutdown_on_signals",
     ]
     assert ami.__all__ == sorted(ami.__all__)

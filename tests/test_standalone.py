@@ -50,3 +50,15 @@ def test_backlog_comes_back_first_on_a_standalone_server(standalone: str, queue:
         again = drain(consumer, 2)
     assert sorted(m.id for m in again) == sorted(m.id for m in first)
     assert lengths(standalone, queue, 2) == (0, 0)
+
+
+def test_nack_on_a_standalone_server(standalone: str, queue: str) -> None:
+    with ami.Producer(queue, nodes=[standalone], shards=2) as producer:
+        producer.send(b"again")
+    with ami.Consumer(queue, consumer="c", nodes=[standalone], shards=2) as consumer:
+        [first] = drain(consumer, 1, ack=False)
+        assert consumer.nack(first) is True
+        [again] = drain(consumer, 1, idle=5.0)
+        assert (again.id, again.deliveries) == (first.id, 2)
+        assert consumer.flush(5.0) == 0
+    assert lengths(standalone, queue, 2) == (0, 0)

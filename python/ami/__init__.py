@@ -11,6 +11,7 @@ from ami._consumer import Consumer
 from ami._options import ConnectionOptions, ConsumerOptions, ProducerOptions
 from ami._producer import Producer
 from ami._shutdown import shutdown_on_signals
+from ami._worker import Worker, run_worker
 from ami.cluster import LocalCluster
 from ami.exceptions import (
     AmiError,
@@ -63,7 +64,9 @@ __all__ = [
     "ShardStats",
     "TransientError",
     "UnsupportedServerError",
+    "Worker",
     "__version__",
     "inspect",
+    "run_worker",
     "shutdown_on_signals",
 ]

@@ -109,6 +109,15 @@ class AsyncConsumer(AsyncClient[Consumer]):
         """As `Consumer.touch`, awaited."""
         return await asyncio.to_thread(self._started().touch, *messages)
 
+    async def nack(self, message: Message, *, delay: float = 0.0) -> bool:
+        """As `Consumer.nack`, awaited."""
+        return await self.nack_many([message], delay=delay) == 1
+
+    async def nack_many(self, messages: Iterable[Message], *, delay: float = 0.0) -> int:
+        """As `Consumer.nack_many`, awaited."""
+        consumer = self._started()
+        return await asyncio.to_thread(consumer.nack_many, list(messages), delay=delay)
+
     def stop(self) -> None:
         """Stops reading; iteration ends once what was read has been yielded."""
         self._started().stop()

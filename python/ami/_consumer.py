@@ -113,6 +113,42 @@ class Consumer:
         """
         return self._core.touch(messages)
 
+    def nack(self, message: Message, *, delay: float = 0.0) -> bool:
+        """Hands a message back for redelivery instead of acking it.
+
+        The message keeps its id and stays pending under this consumer, but looks long
+        abandoned, so the next claim pass of any consumer of the group takes it: this
+        consumer's own pass runs at once, the others' within a quarter of their
+        `claim_idle`. Each redelivery counts one more delivery, so a message nacked
+        again and again is dead-lettered after `max_deliveries`.
+
+        Args:
+            message: A message this consumer delivered.
+            delay: Seconds to hold the message first (at most `claim_idle`): its idle
+                time is reset now, and it becomes claimable once `delay` has passed,
+                if this process lives that long (otherwise it is claimed after
+                `claim_idle`, as any pending message is). A consumer whose `claim_idle`
+                is shorter than `delay` may claim it sooner.
+
+        Returns:
+            True if the message was still pending here; False if it was acked, or
+            claimed by another consumer, already (then nothing is changed).
+
+        Raises:
+            ConfigError: The message came from another queue, `delay` is negative or
+                longer than `claim_idle`, or `claim_idle` is None (nothing would claim it).
+            ClientClosedError: The consumer is closed.
+        """
+        return self._core.nack([message], delay) == 1
+
+    def nack_many(self, messages: Iterable[Message], *, delay: float = 0.0) -> int:
+        """`nack` for many messages in one call.
+
+        Returns:
+            How many of them were still pending here and were handed back.
+        """
+        return self._core.nack(messages, delay)
+
     def flush(self, timeout: float | None = None) -> int:
         """Waits until queued acks are written.
 
@@ -164,7 +200,7 @@ class Consumer:
 
     def stats(self) -> dict[str, int]:
         """Counters: delivered, acked, ack failures, retries, invalid entries, claimed,
-        dead-lettered, handed back by `close`, pending acks."""
+        dead-lettered, handed back by `close`, nacked, pending acks."""
         return self._core.stats()
 
     def _check_open(self) -> None:

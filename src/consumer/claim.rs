@@ -23,6 +23,13 @@ use tokio::sync::{mpsc, watch};
 /// Most XPENDING pages per shard in one pass, so one huge backlog cannot starve the rest.
 const MAX_PAGES_PER_PASS: usize = 16;
 
+/// How far one pass over a shard's pending entries got.
+#[derive(Default)]
+struct Pass {
+    scanned_to: StreamId,
+    finished: bool,
+}
+
 pub struct Claimer {
     pub shards: Vec<Triage>,
     pub idle: Duration,
@@ -39,14 +46,25 @@ impl Claimer {
     /// entries always reach the prefetch, where `close` finds them.
     pub async fn run(mut self, events: &dyn ReaderEvents) {
         let mut stop = self.stop.clone();
+        let progress = Arc::clone(&self.progress);
+        let mut next_pass = tokio::time::Instant::now() + self.interval;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.interval) => {}
+            // A nack wakes the claimer for the shards it concerns; the full pass keeps
+            // its own rhythm.
+            let full = tokio::select! {
+                () = tokio::time::sleep_until(next_pass) => true,
+                () = progress.nudge.notified() => false,
                 _ = stop.wait_for(|stopped| *stopped) => return,
+            };
+            if full {
+                next_pass = tokio::time::Instant::now() + self.interval;
             }
             for index in 0..self.shards.len() {
                 if *stop.borrow() {
                     return;
+                }
+                if !full && !progress.has_nacked(index) {
+                    continue;
                 }
                 if let Err(error) = self.claim_shard(index, events).await {
                     events.error(error);
@@ -57,6 +75,25 @@ impl Claimer {
 
     /// Claims and hands out the idle entries of one shard.
     async fn claim_shard(&mut self, index: usize, events: &dyn ReaderEvents) -> Result<(), Error> {
+        let nacked = self.progress.take_nacked(index);
+        let mut pass = Pass::default();
+        let result = self.claim_pages(index, &nacked, &mut pass, events).await;
+        if !pass.finished {
+            // Nacked entries this pass did not reach (a failure, or the page limit) are
+            // left for the next one.
+            let unreached = nacked.into_iter().filter(|id| *id > pass.scanned_to);
+            self.progress.nacked_before(index, unreached);
+        }
+        result
+    }
+
+    async fn claim_pages(
+        &mut self,
+        index: usize,
+        nacked: &HashSet<StreamId>,
+        pass: &mut Pass,
+        events: &dyn ReaderEvents,
+    ) -> Result<(), Error> {
         let triage = self.shards[index].clone();
         let idle_ms = self.idle.as_millis() as u64;
         let mut start = "-".to_owned();
@@ -74,18 +111,28 @@ impl Claimer {
                 .map_err(|e| triage.error("XPENDING", &e))?;
             let rows = parse_pending(reply);
             let Some(last) = rows.last() else {
+                pass.finished = true;
                 return Ok(());
             };
             start = format!("({}", last.id);
+            let last_id = StreamId::parse(&last.id);
             let full_page = rows.len() >= self.count;
             let candidates: Vec<PendingRow> = rows
                 .into_iter()
-                .filter(|row| row.consumer != triage.consumer || self.abandoned_here(&triage, row))
+                .filter(|row| {
+                    row.consumer != triage.consumer
+                        || StreamId::parse(&row.id).is_some_and(|id| nacked.contains(&id))
+                        || self.abandoned_here(&triage, row)
+                })
                 .collect();
             if !candidates.is_empty() {
                 self.claim(&triage, idle_ms, candidates, events).await?;
             }
+            if let Some(id) = last_id {
+                pass.scanned_to = id;
+            }
             if !full_page {
+                pass.finished = true;
                 break;
             }
         }

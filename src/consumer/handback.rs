@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// Idle time given to handed-back entries, so any claimer's next pass takes them: longer
 /// than any sensible `claim_idle`, and later than the Unix epoch (the server treats an
 /// idle time reaching back before it as zero).
-const HANDED_BACK_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
+pub const HANDED_BACK_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// Most of this consumer's pending entries looked up per shard above `queued`: more than
 /// a reader may have on the wire (three reads of 16,384, see `read_count`).

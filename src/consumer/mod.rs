@@ -7,6 +7,7 @@ pub mod claim;
 pub mod delivery;
 pub mod direct_read;
 pub mod handback;
+pub mod nack;
 pub mod progress;
 pub mod read_count;
 pub mod reader;

@@ -8,7 +8,7 @@
 
 use crate::wire::stream_id::StreamId;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -34,6 +34,11 @@ pub struct Progress {
     fetches: AtomicU64,
     /// Woken whenever the application asks for messages or is handed some.
     pub handed_out: Notify,
+    /// Per shard, this consumer's entries that were nacked: its claimer takes them at
+    /// once, though the application was handed them less than `claim_idle` ago.
+    nacked: Mutex<Vec<HashSet<StreamId>>>,
+    /// Wakes the claimer for them.
+    pub nudge: Notify,
 }
 
 /// One shard's hand-outs: the highest id handed out, the fetch that did it, and marks
@@ -59,7 +64,32 @@ impl Progress {
             grain: memory / 16,
             fetches: AtomicU64::new(0),
             handed_out: Notify::new(),
+            nacked: Mutex::new(vec![HashSet::new(); shards]),
+            nudge: Notify::new(),
         }
+    }
+
+    /// Entries of `shard` nacked (made claimable): the claimer is woken to take them.
+    pub fn nacked<'a>(&self, shard: usize, ids: impl Iterator<Item = &'a str>) {
+        self.nacked.lock()[shard].extend(ids.filter_map(StreamId::parse));
+        self.nudge.notify_one();
+    }
+
+    /// Puts back nacked entries a claim pass did not reach, for the next pass (without
+    /// waking the claimer: a pass that failed must not be retried in a tight loop).
+    pub fn nacked_before(&self, shard: usize, ids: impl Iterator<Item = StreamId>) {
+        self.nacked.lock()[shard].extend(ids);
+    }
+
+    /// Takes the entries of `shard` nacked since the last call.
+    pub fn take_nacked(&self, shard: usize) -> HashSet<StreamId> {
+        std::mem::take(&mut self.nacked.lock()[shard])
+    }
+
+    /// True when some shard has nacked entries not taken yet.
+    #[must_use]
+    pub fn has_nacked(&self, shard: usize) -> bool {
+        !self.nacked.lock()[shard].is_empty()
     }
 
     pub fn queued(&self, shard: usize, id: &str) {
@@ -160,6 +190,34 @@ mod tests {
         progress.queued(1, "3-0");
         assert_eq!(progress.queued_up_to(1), id("10-0"));
         assert_eq!(progress.queued_up_to(0), StreamId::default());
+    }
+
+    #[test]
+    fn nacked_entries_are_taken_once_and_wake_the_claimer() {
+        let progress = Progress::new(2, Duration::from_secs(60));
+        progress.nacked(1, ["5-0", "7-1", "not an id"].into_iter());
+        assert!(progress.has_nacked(1));
+        assert!(!progress.has_nacked(0));
+        let woken = progress.nudge.notified();
+        expect_woken(woken);
+        let taken = progress.take_nacked(1);
+        assert_eq!(taken, [id("5-0"), id("7-1")].into_iter().collect());
+        assert!(progress.take_nacked(1).is_empty());
+        progress.nacked_before(1, [id("7-1")].into_iter());
+        assert_eq!(progress.take_nacked(1).len(), 1);
+    }
+
+    /// The nudge left a permit: the claimer's next wait returns at once.
+    fn expect_woken(notified: tokio::sync::futures::Notified<'_>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(Duration::from_millis(100), notified)
+                .await
+                .expect("a nack wakes the claimer");
+        });
     }
 
     #[test]

@@ -153,6 +153,20 @@ impl ConsumerCorePy {
         Ok(py.detach(|| consumer.touch(&ids))?)
     }
 
+    /// Hands messages back for redelivery, at once or after `delay` seconds.
+    #[pyo3(signature = (messages, delay=0.0))]
+    fn nack(&self, py: Python<'_>, messages: &Bound<'_, PyAny>, delay: f64) -> PyResult<usize> {
+        self.consumer.fault()?;
+        let delay = seconds("delay", delay)?;
+        let ids: Vec<(usize, String)> = self
+            .ack_ids(py, messages)?
+            .into_iter()
+            .map(|(shard, acked)| (shard, acked.id))
+            .collect();
+        let consumer = &self.consumer;
+        Ok(py.detach(|| consumer.nack(&ids, delay))?)
+    }
+
     /// Waits up to `timeout` for queued acks to be written; returns how many remain.
     #[pyo3(signature = (timeout=None))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
@@ -200,6 +214,7 @@ impl ConsumerCorePy {
         stats.set_item("claimed", counters.claimed.get())?;
         stats.set_item("dead_lettered", counters.dead_lettered.get())?;
         stats.set_item("handed_back", counters.handed_back.get())?;
+        stats.set_item("nacked", counters.nacked.get())?;
         stats.set_item("pending_acks", self.consumer.flush_acks(Duration::ZERO))?;
         Ok(stats)
     }

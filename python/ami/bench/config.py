@@ -58,6 +58,7 @@ AMI_CONSUME_MANY = Case("ami_consume_ack_many", "ami consume(10,000)+ack_many", 
 AMI_CONSUME_XDEL = Case(
     "ami_consume_ack_many_xdel", "ami consume+ack_many, XACK+XDEL", "consume", "ami"
 )
+AMI_WORKER = Case("ami_worker", "ami run_worker, handler per message", "consume", "ami")
 
 CASES = (
     CEILING,
@@ -68,6 +69,7 @@ CASES = (
     AMI_ITERATE,
     AMI_CONSUME_MANY,
     AMI_CONSUME_XDEL,
+    AMI_WORKER,
 )
 
 # Client CPU per message: each case runs in a child process of its own (`cpu_cost`).

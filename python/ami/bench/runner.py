@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ami.bench import ami_runs, redis_py
+from ami.bench import ami_runs, redis_py, worker_runs
 from ami.bench.admin import Admin, fresh_queue
 from ami.bench.call_shape import SHAPES, measure_shape
 from ami.bench.ceiling import measure_ceiling, redis_benchmark_binary
@@ -21,6 +21,7 @@ from ami.bench.config import (
     AMI_ITERATE,
     AMI_SEND,
     AMI_SEND_MANY,
+    AMI_WORKER,
     CEILING,
     DISTANCE_RTTS_MS,
     REDIS_PY_CONSUME,
@@ -166,6 +167,10 @@ def _ami_consume_many_xdel(state: _Run, queue: str, workload: Workload, step: St
     )
 
 
+def _ami_worker(state: _Run, queue: str, workload: Workload, step: Step) -> float:
+    return worker_runs.consume_worker(state.nodes, queue, workload.messages, step.update)
+
+
 Timed = Callable[[_Run, str, Workload, Step], float]
 
 # Each pair fills a fresh queue one way and drains it another. `send_many` fills two
@@ -175,6 +180,7 @@ PAIRS: tuple[tuple[Case, Timed, Case, Timed], ...] = (
     (AMI_SEND, _ami_send, AMI_ITERATE, _ami_iterate),
     (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_MANY, _ami_consume_many),
     (AMI_SEND_MANY, _ami_send_many, AMI_CONSUME_XDEL, _ami_consume_many_xdel),
+    (AMI_SEND_MANY, _ami_send_many, AMI_WORKER, _ami_worker),
 )
 
 

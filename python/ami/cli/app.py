@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .._shutdown import shutdown_on_signals
 from ..exceptions import AmiError
 from .bench import add_bench_command
+from .check import add_check_command
 from .cluster import add_cluster_commands
 from .demo import add_demo_command
 from .dlq import add_dlq_commands
@@ -23,6 +24,7 @@ from .errors import (
 )
 from .parser import CommandParser, Handler, VersionAction
 from .queue import add_queue_commands
+from .worker import add_worker_command
 
 
 def run(prog: str | None = None) -> None:
@@ -74,6 +76,8 @@ def build_parser(prog: str = "ami") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_cluster_commands(commands)
     add_queue_commands(commands)
+    add_check_command(commands)
+    add_worker_command(commands)
     add_dlq_commands(commands)
     add_demo_command(commands)
     add_bench_command(commands)
