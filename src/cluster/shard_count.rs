@@ -1,10 +1,11 @@
-//! A guard against clients of one queue configured with different shard counts: the
-//! first client records the count in `qu_NAME_shards`, later ones must match it.
+//! A guard against clients of one queue configured with different shard counts or
+//! layouts: the first client records both in `qu_NAME_shards`, later ones must match.
 
 use crate::cluster::connection::Connection;
 use crate::cluster::older_servers::lacks_syntax;
 use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
+use crate::wire::naming::{Layout, QueueKeys};
 use redis::{RedisResult, Value};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -14,44 +15,52 @@ pub fn shards_key(name: &str) -> String {
     format!("qu_{name}_shards")
 }
 
-/// Records `shards` for queue `name` if no count is recorded yet, else checks it.
-/// A cluster still forming (slots not covered yet) is waited for up to `patience`.
+/// Records the shard count and layout of `keys` if none is recorded yet, else checks
+/// them. A cluster still forming (slots not covered yet) is waited for up to `patience`.
 pub async fn check_shards(
     connection: &Connection,
-    name: &str,
-    shards: usize,
+    keys: &QueueKeys,
     patience: Duration,
 ) -> Result<()> {
+    let name = keys.name();
     let key = shards_key(name);
+    let ours = keys.record();
     let deadline = Instant::now() + patience;
-    let recorded = match set_nx_get(connection, &key, shards, deadline).await {
-        Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, shards, deadline).await?,
+    let recorded = match set_nx_get(connection, &key, &ours, deadline).await {
+        Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, &ours, deadline).await?,
         other => other.map_err(|e| Error::server("SET", key.as_str(), &e))?,
     };
-    match recorded {
-        None => Ok(()),
-        Some(value) if value == shards.to_string() => Ok(()),
-        Some(value) => Err(Error::invalid(
-            "shards",
-            format!(
-                "queue {name:?} was created with shards={value} (recorded in {key}), not {shards}; \
-                 every producer and consumer of a queue must use the same count"
-            ),
-        )),
-    }
+    let Some(value) = recorded.filter(|value| *value != ours) else {
+        return Ok(());
+    };
+    let (option, theirs) = match QueueKeys::parse_record(&value) {
+        Some((layout, shards)) if layout != keys.layout() => {
+            ("layout", QueueKeys::new(name, layout, shards).describe())
+        }
+        Some((layout, shards)) => ("shards", QueueKeys::new(name, layout, shards).describe()),
+        None => ("shards", format!("{value:?}")),
+    };
+    Err(Error::invalid(
+        option,
+        format!(
+            "queue {name:?} was created with {theirs} (recorded in {key}), not {}; every \
+             producer and consumer of a queue must use the same count and layout",
+            keys.describe()
+        ),
+    ))
 }
 
-/// `SET key shards NX GET`: the count recorded before, or `None` when this call recorded
-/// it. A retry after a lost reply reads what the lost attempt wrote, which is `shards`.
+/// `SET key record NX GET`: the record written before, or `None` when this call recorded
+/// it. A retry after a lost reply reads what the lost attempt wrote, which is `record`.
 async fn set_nx_get(
     connection: &Connection,
     key: &str,
-    shards: usize,
+    record: &str,
     deadline: Instant,
 ) -> RedisResult<Option<String>> {
     let set = redis::cmd("SET")
         .arg(key)
-        .arg(shards)
+        .arg(record)
         .arg("NX")
         .arg("GET")
         .clone();
@@ -70,10 +79,10 @@ async fn set_nx_get(
 async fn set_nx_then_get(
     connection: &Connection,
     key: &str,
-    shards: usize,
+    record: &str,
     deadline: Instant,
 ) -> Result<Option<String>> {
-    let set = redis::cmd("SET").arg(key).arg(shards).arg("NX").clone();
+    let set = redis::cmd("SET").arg(key).arg(record).arg("NX").clone();
     let get = redis::cmd("GET").arg(key).clone();
     loop {
         let written: Value = until_deadline(deadline, || {
@@ -107,8 +116,11 @@ async fn set_nx_then_get(
     }
 }
 
-/// The shard count recorded for queue `name`, if any client recorded one.
-pub async fn recorded_shards(connection: &Connection, name: &str) -> Result<Option<usize>> {
+/// The layout and shard count recorded for queue `name`, if any client recorded them.
+pub async fn recorded_shards(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<(Layout, usize)>> {
     let key = shards_key(name);
     let mut connection = connection.clone();
     let recorded: Option<String> = redis::cmd("GET")
@@ -118,10 +130,10 @@ pub async fn recorded_shards(connection: &Connection, name: &str) -> Result<Opti
         .map_err(|e| Error::server("GET", key.as_str(), &e))?;
     recorded
         .map(|value| {
-            value.parse().map_err(|_| {
+            QueueKeys::parse_record(&value).ok_or_else(|| {
                 Error::invalid(
                     "shards",
-                    format!("{key} holds {value:?}, not a shard count"),
+                    format!("{key} holds {value:?}, not a shard count and layout"),
                 )
             })
         })

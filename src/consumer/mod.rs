@@ -34,7 +34,6 @@ use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::wire::naming::{dead_letter_stream_name, group_name, stream_name};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,10 +90,9 @@ impl Consumer {
     /// Connects, creates the groups when missing and starts the readers and the acker.
     pub fn start(options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> = (0..options.shards)
-            .map(|i| stream_name(&options.name, i))
-            .collect();
-        let group = group_name(&options.name);
+        let keys = options.keys();
+        let streams = keys.streams();
+        let group = keys.group();
         let rt = runtime();
         let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
         // A cluster that is still forming is waited for, step by step, this long.
@@ -103,7 +101,7 @@ impl Consumer {
             let writer = connect(&options.connection, options.connection.response_timeout).await?;
             survey(&writer, &streams, patience).await?;
             if options.check_shards {
-                check_shards(&writer, &options.name, options.shards, patience).await?;
+                check_shards(&writer, &keys, patience).await?;
             }
             ensure_groups(&writer, &streams, &group, patience).await?;
             let readers = connect_readers(&options.connection, read_timeout, streams.len()).await?;
@@ -416,7 +414,7 @@ impl Shared {
         Triage {
             shard,
             stream: self.streams[shard].clone(),
-            dead_letters: dead_letter_stream_name(&self.options.name, shard),
+            dead_letters: self.options.keys().dead_letter_stream(shard),
             group: self.group.clone(),
             consumer: self.options.consumer.clone(),
             max_deliveries: self.options.max_deliveries,

@@ -31,7 +31,6 @@ use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
 use crate::stats::ProducerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::wire::naming::{group_name, stream_name};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +58,8 @@ impl Producer {
     /// Connects, creates the groups if asked, and starts the writer. Blocks until ready.
     pub fn start(options: ProducerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> = (0..options.shards)
-            .map(|i| stream_name(&options.name, i))
-            .collect();
+        let keys = options.keys();
+        let streams = keys.streams();
         let rt = runtime();
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
@@ -70,11 +68,10 @@ impl Producer {
                 connect(&options.connection, options.connection.response_timeout).await?;
             let holders = survey(&connection, &streams, patience).await?;
             if options.check_shards {
-                check_shards(&connection, &options.name, options.shards, patience).await?;
+                check_shards(&connection, &keys, patience).await?;
             }
             if options.create_group {
-                let group = group_name(&options.name);
-                ensure_groups(&connection, &streams, &group, patience).await?;
+                ensure_groups(&connection, &streams, &keys.group(), patience).await?;
             }
             Ok::<_, Error>((connection, holders))
         })?;
