@@ -188,3 +188,15 @@ def test_stats_shows_each_masters_shards(
     for master, count, *held in masters[1:]:
         assert int(count) == len(held) <= math.ceil(SHARDS / MASTERS)
         assert all(shard_rows[int(i)][1] == master for i in held)
+
+
+def test_the_computed_table_agrees_with_the_cluster(six_masters: list[str], queue: str) -> None:
+    from ami.bench.spread import computed
+
+    with ami.Producer(queue, nodes=six_masters, layout="spread", create_group=False):
+        pass
+    held = shards_per_master(six_masters, [queue])
+    row = computed("spread", MASTERS, 1, SHARDS)
+    assert (row.used, row.busiest, row.fair) == (len(held), max(held.values()), 2)
+    assert computed("go", 30, 1, SHARDS).used == 5
+    assert computed("spread", 30, 1, SHARDS).busiest == 1
