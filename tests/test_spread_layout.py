@@ -7,37 +7,19 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from conftest import SERVER
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 
 import ami
 from ami import _ami, cli
-from ami.cluster import LocalCluster
 from helpers import drain
 
-MASTERS = 6
+MASTERS = 6  # as the six_masters fixture starts
 SHARDS = 10
 QUEUES = 20
 # The issue's bar: the busiest master carries at most 1.25 times its fair share.
 FAIR_SHARE_SLACK = 1.25
-
-
-@pytest.fixture(scope="module")
-def six_masters() -> Iterator[list[str]]:
-    """Seed nodes of a cluster of six masters, for this module's tests."""
-    with LocalCluster(masters=MASTERS, server=SERVER) as cluster:
-        yield cluster.nodes
-
-
-@pytest.fixture(scope="module")
-def client(six_masters: list[str]) -> Iterator[RedisCluster]:
-    startup = [ClusterNode(*node.rsplit(":", 1)) for node in six_masters]
-    redis = RedisCluster(startup_nodes=startup, decode_responses=False)
-    yield redis
-    redis.close()
 
 
 def spread_streams(queue: str, shards: int = SHARDS) -> list[str]:
@@ -50,7 +32,7 @@ def busiest_over_fair(shards_per_master: Counter[str], shards: int) -> float:
 
 
 def test_a_spread_queue_carries_every_message_and_records_its_layout(
-    six_masters: list[str], client: RedisCluster, queue: str
+    six_masters: list[str], six_masters_client: RedisCluster, queue: str
 ) -> None:
     options = {"nodes": six_masters, "shards": SHARDS, "layout": "spread"}
     bodies = [b"%d" % i for i in range(20_000)]
@@ -62,8 +44,8 @@ def test_a_spread_queue_carries_every_message_and_records_its_layout(
 
     assert sorted(m.body for m in received) == sorted(bodies)
     assert {m.stream for m in received} == set(spread_streams(queue))
-    assert client.get(f"qu_{queue}_shards") == b"10 spread"
-    assert not any(client.exists(f"qu{{{i}}}_{queue}") for i in range(SHARDS))
+    assert six_masters_client.get(f"qu_{queue}_shards") == b"10 spread"
+    assert not any(six_masters_client.exists(f"qu{{{i}}}_{queue}") for i in range(SHARDS))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +96,7 @@ def test_tools_take_the_recorded_layout(six_masters: list[str], queue: str) -> N
 
 
 def test_a_poison_message_moves_to_the_dead_letter_stream_on_its_shards_slot(
-    six_masters: list[str], client: RedisCluster, queue: str
+    six_masters: list[str], six_masters_client: RedisCluster, queue: str
 ) -> None:
     options = {"nodes": six_masters, "shards": 3, "layout": "spread"}
     with ami.Producer(queue, **options) as producer:
@@ -131,8 +113,12 @@ def test_a_poison_message_moves_to_the_dead_letter_stream_on_its_shards_slot(
     shard = spread_streams(queue, 3).index(message.stream)
     assert letter.dead_letter_stream == _ami.dead_letter_stream_name(queue, shard, 3, "spread")
     assert letter.body == b"poison"
-    slot = client.keyslot(letter.dead_letter_stream)
-    assert slot == client.keyslot(message.stream) == _ami.shard_slot(queue, shard, 3, "spread")
+    slot = six_masters_client.keyslot(letter.dead_letter_stream)
+    assert (
+        slot
+        == six_masters_client.keyslot(message.stream)
+        == _ami.shard_slot(queue, shard, 3, "spread")
+    )
 
 
 def shards_per_master(six_masters: list[str], queues: list[str]) -> Counter[str]:

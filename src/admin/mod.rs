@@ -3,6 +3,7 @@
 //! (seeds, TLS, ACL user), so an operator reaches every cluster the clients reach.
 
 mod dead_letters;
+mod grow;
 mod queue_stats;
 mod replies;
 mod tail;
@@ -17,6 +18,7 @@ use crate::cluster::shard_count::{recorded_shards, shards_key};
 use crate::error::{Error, Result};
 use crate::options::{validate_shards, ConnectionOptions};
 use crate::wire::naming::{validate_name, Layout, QueueKeys};
+use std::time::Duration;
 
 /// The shard count of a queue that recorded none: the Go ami's default.
 pub const DEFAULT_SHARDS: usize = 10;
@@ -25,6 +27,8 @@ pub struct Admin {
     connection: Connection,
     keys: QueueKeys,
     recorded: bool,
+    /// How long a step waits for a cluster that is still settling.
+    patience: Duration,
 }
 
 impl Admin {
@@ -73,6 +77,7 @@ impl Admin {
             connection,
             keys,
             recorded: recorded.is_some(),
+            patience: options.connect_timeout,
         })
     }
 

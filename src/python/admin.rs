@@ -172,6 +172,14 @@ impl AdminCorePy {
         ))
     }
 
+    /// Raises the queue's shard count; returns the new count. This handle keeps the old.
+    fn grow(&self, py: Python<'_>, shards: i64) -> PyResult<usize> {
+        let admin = self.open()?;
+        let shards = count("shards", shards)?;
+        let grown = block_on(py, async move { admin.grow(shards).await })?;
+        Ok(grown.shards())
+    }
+
     /// Drops the connections; later calls raise `ClientClosedError`.
     fn close(&self) {
         self.admin.lock().take();

@@ -1,4 +1,4 @@
-"""Queue commands: ``ami stats``, ``ami tail`` and ``ami send``."""
+"""Queue commands: ``ami stats``, ``ami tail``, ``ami send`` and ``ami grow``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _ami
 from ..exceptions import QueueNotFoundError, ServerError
-from ..ops import QueueStats, ShardStats, inspect
-from .arg_types import non_negative_int
-from .errors import EXIT_OK
+from ..ops import QueueStats, ShardStats, grow, inspect
+from .arg_types import non_negative_int, shard_count
+from .errors import EXIT_OK, UsageError
 from .output import Row, format_count, format_duration, plural, table
 from .queue_options import add_queue_options, connection_options, queue_command
 from .tail import tail
@@ -73,6 +73,17 @@ def add_queue_commands(commands: Any) -> None:
         help="the message; '-' or none: one message per line of stdin",
     )
     send.set_defaults(handler=queue_command(_send))
+
+    grow_parser = commands.add_parser(
+        "grow",
+        help="raise a live queue's shard count",
+        description="Raise the shard count the queue recorded to SHARDS (in the spread "
+        "layout a multiple of it): the new streams get the group, then the record "
+        "changes. Restart the clients with the new count, consumers first.",
+    )
+    add_queue_options(grow_parser)
+    grow_parser.add_argument("to", type=shard_count, metavar="SHARDS", help="the new count")
+    grow_parser.set_defaults(handler=queue_command(_grow))
 
 
 # --------------------------------------------------------------------------- stats
@@ -203,6 +214,14 @@ def _recorded_shape(
     recorded = admin.shards, admin.layout
     admin.close()
     return recorded
+
+
+def _grow(args: argparse.Namespace) -> int:
+    if args.shards is not None or args.layout is not None:
+        raise UsageError("ami grow takes the queue's recorded count and layout; give only SHARDS")
+    before = grow(args.name, args.to, **connection_options(args))
+    print(f"{args.name}: {before} -> {args.to} shards")
+    return EXIT_OK
 
 
 def _stdin_lines() -> Iterator[bytes]:
