@@ -1,6 +1,6 @@
 """Growing a live queue from 10 to 20 shards (``ami.ops.grow``, ``ami grow``) while a
 producer and a consumer run, then replacing them with clients of the new count: every
-message arrives."""
+message arrives, and the running clients are told, through `on_error`, to restart."""
 
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ def test_a_queue_grows_from_10_to_20_shards_without_losing_a_message(
 ) -> None:
     old: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": layout}
     new = {**old, "shards": 20}
-    old_producer = ami.Producer(queue, **old)
-    old_consumer = ami.Consumer(queue, consumer="old", **old)
+    told: list[ami.AmiError] = []
+    old_producer = ami.Producer(queue, **old, on_error=told.append)
+    old_consumer = ami.Consumer(queue, consumer="old", **old, on_error=told.append)
     with running(Sender(old_producer, 0)) as first, running(Receiver(old_consumer)) as reader:
         wait_for(lambda: len(reader.bodies) > 2000, "traffic before growing")
         assert ami.ops.grow(queue, 20, nodes=six_masters) == 10
@@ -93,6 +94,7 @@ def test_a_queue_grows_from_10_to_20_shards_without_losing_a_message(
             new_producer = ami.Producer(queue, **new)
             with running(Sender(new_producer, 10_000_000)) as second:
                 wait_for(lambda: len(second.sent) > 2000, "traffic after growing")
+                wait_for(lambda: len(told) >= 2, "the old clients told of the growth", 20.0)
                 first.stopping.set()
                 first.join(30.0)
                 old_producer.close()
@@ -108,6 +110,11 @@ def test_a_queue_grows_from_10_to_20_shards_without_losing_a_message(
             )
         new_consumer.close()
 
+    assert len(told) == 2
+    for error in told:
+        assert isinstance(error, ami.ConfigError)
+        assert "shards=20" in str(error)
+        assert "restart it" in str(error)
     handled = reader.bodies + successor.bodies
     assert set(handled) == sent
     assert six_masters_client.get(f"qu_{queue}_shards") == (

@@ -139,3 +139,54 @@ pub async fn recorded_shards(
         })
         .transpose()
 }
+
+/// How often a running client looks at its queue's record, to tell when it was grown.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Reports, through `report`, each change of the record of `keys`' queue away from what
+/// this client runs with (the queue was grown under it), while `owner` lives. Running
+/// clients keep their count: this tells the operator which ones to restart.
+pub async fn watch_record<T>(
+    owner: std::sync::Weak<T>,
+    connection: Connection,
+    keys: QueueKeys,
+    report: fn(&T, Error),
+) {
+    let key = shards_key(keys.name());
+    let ours = keys.record();
+    let mut reported = ours.clone();
+    loop {
+        tokio::time::sleep(RECHECK_EVERY).await;
+        let Some(owner) = owner.upgrade() else {
+            return;
+        };
+        let mut reading = connection.clone();
+        let recorded: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut reading)
+            .await
+            .unwrap_or(None);
+        if let Some(value) = recorded.filter(|value| *value != reported) {
+            if value != ours {
+                report(&owner, outgrown(&keys, &key, &value));
+            }
+            reported = value;
+        }
+    }
+}
+
+fn outgrown(keys: &QueueKeys, key: &str, value: &str) -> Error {
+    let theirs = QueueKeys::parse_record(value).map_or_else(
+        || format!("{value:?}"),
+        |(layout, shards)| QueueKeys::new(keys.name(), layout, shards).describe(),
+    );
+    Error::invalid(
+        "shards",
+        format!(
+            "queue {:?} now records {theirs} in {key}, and this client runs with {}: \
+             restart it with the recorded count",
+            keys.name(),
+            keys.describe()
+        ),
+    )
+}

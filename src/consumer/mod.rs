@@ -17,7 +17,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::survey;
-use crate::cluster::shard_count::check_shards;
+use crate::cluster::shard_count::{check_shards, watch_record};
 use crate::consumer::ack::{AckBuffer, Acked};
 use crate::consumer::ack_write::AckWriter;
 use crate::consumer::claim::Claimer;
@@ -34,6 +34,7 @@ use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
 use crate::supervise::{supervised, Fault};
+use crate::wire::naming::QueueKeys;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,6 +179,7 @@ impl Consumer {
             }));
         }
         spawn_acker(&shared, writer.clone());
+        spawn_record_watch(&shared, writer.clone(), keys);
         let inbox = Inbox {
             batches,
             leftover: VecDeque::new(),
@@ -486,6 +488,16 @@ async fn connect_readers(
 
 /// The acker, supervised: if it fails, the acks it held are counted failed (their
 /// messages stay pending) and `flush` does not wait for them.
+/// Tells the application, through `on_error`, when the queue is grown under it.
+fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
+    if shared.options.check_shards {
+        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
+            shared.notices.report(e);
+        });
+        runtime().spawn(watching);
+    }
+}
+
 fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
     let acker = run_acker(Arc::clone(shared), connection);
     let events = Arc::clone(shared);

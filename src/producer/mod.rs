@@ -18,7 +18,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::{holders, survey};
-use crate::cluster::shard_count::check_shards;
+use crate::cluster::shard_count::{check_shards, watch_record};
 use crate::error::{Error, Result};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
@@ -31,6 +31,7 @@ use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
 use crate::stats::ProducerCounters;
 use crate::supervise::{supervised, Fault};
+use crate::wire::naming::QueueKeys;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,7 @@ impl Producer {
             nodes,
             direct,
         });
+        spawn_record_watch(&shared, connection.clone(), keys);
         let writer = run_writer(Arc::clone(&shared), connection);
         let failed = Arc::clone(&shared);
         rt.spawn(supervised("writer", writer, move |error| {
@@ -263,6 +265,16 @@ impl Shared {
         self.counters.failed.add(messages as u64);
         self.notices.undelivered(messages as u64, error);
         self.outbox.settle(messages, bytes);
+    }
+}
+
+/// Tells the application, through `on_error`, when the queue is grown under it.
+fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
+    if shared.options.check_shards {
+        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
+            shared.notices.report(e);
+        });
+        runtime().spawn(watching);
     }
 }
 
