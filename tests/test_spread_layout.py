@@ -186,3 +186,18 @@ def test_the_computed_table_agrees_with_the_cluster(six_masters: list[str], queu
     assert (row.used, row.busiest, row.fair) == (len(held), max(held.values()), 2)
     assert computed("go", 30, 1, SHARDS).used == 5
     assert computed("spread", 30, 1, SHARDS).busiest == 1
+
+
+def test_a_queue_of_go_ami_clients_refuses_the_spread_layout(
+    six_masters: list[str], six_masters_client: RedisCluster, queue: str
+) -> None:
+    # What Go ami clients leave: shard streams with the group, and no recorded count.
+    six_masters_client.xgroup_create(f"qu{{0}}_{queue}", f"qu_{queue}_group", mkstream=True)
+    six_masters_client.xadd(f"qu{{0}}_{queue}", {"m": b"from go"})
+    with pytest.raises(ami.ConfigError) as raised:
+        ami.Producer(queue, nodes=six_masters, layout="spread")
+    assert raised.value.option == "layout"
+    assert f"qu{{0}}_{queue}" in str(raised.value)
+    assert six_masters_client.get(f"qu_{queue}_shards") is None
+    with ami.Consumer(queue, consumer="c", nodes=six_masters, shards=SHARDS) as consumer:
+        assert [m.body for m in drain(consumer, 1)] == [b"from go"]

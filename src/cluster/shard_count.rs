@@ -26,6 +26,9 @@ pub async fn check_shards(
     let key = shards_key(name);
     let ours = keys.record();
     let deadline = Instant::now() + patience;
+    if keys.layout() == Layout::Spread {
+        refuse_go_streams(connection, keys).await?;
+    }
     let recorded = match set_nx_get(connection, &key, &ours, deadline).await {
         Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, &ours, deadline).await?,
         other => other.map_err(|e| Error::server("SET", key.as_str(), &e))?,
@@ -46,6 +49,39 @@ pub async fn check_shards(
             "queue {name:?} was created with {theirs} (recorded in {key}), not {}; every \
              producer and consumer of a queue must use the same count and layout",
             keys.describe()
+        ),
+    ))
+}
+
+/// A queue without a record whose Go-layout shard 0 exists was written by Go ami
+/// clients (they record nothing): a spread client would neither read nor write their
+/// streams, so it is refused before it records its layout.
+async fn refuse_go_streams(connection: &Connection, keys: &QueueKeys) -> Result<()> {
+    let key = shards_key(keys.name());
+    let mut connection = connection.clone();
+    let recorded: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| Error::server("GET", key.as_str(), &e))?;
+    if recorded.is_some() {
+        return Ok(());
+    }
+    let go_stream = QueueKeys::new(keys.name(), Layout::Go, 1).stream(0);
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&go_stream)
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| Error::server("EXISTS", go_stream.as_str(), &e))?;
+    if !exists {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "layout",
+        format!(
+            "queue {:?} has Go-layout streams ({go_stream}) and no recorded layout: Go ami \
+             clients use it, and they know only layout=\"go\"",
+            keys.name()
         ),
     ))
 }
