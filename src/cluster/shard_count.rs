@@ -67,12 +67,18 @@ async fn refuse_go_streams(connection: &Connection, keys: &QueueKeys) -> Result<
     if recorded.is_some() {
         return Ok(());
     }
+    // `GET` rather than `EXISTS`: the clients' least-privilege ACLs allow it, and on a
+    // stream it answers WRONGTYPE, which says that the stream is there.
     let go_stream = QueueKeys::new(keys.name(), Layout::Go, 1).stream(0);
-    let exists: bool = redis::cmd("EXISTS")
+    let found: redis::RedisResult<Value> = redis::cmd("GET")
         .arg(&go_stream)
         .query_async(&mut connection)
-        .await
-        .map_err(|e| Error::server("EXISTS", go_stream.as_str(), &e))?;
+        .await;
+    let exists = match found {
+        Ok(value) => value != Value::Nil,
+        Err(e) if e.code() == Some("WRONGTYPE") => true,
+        Err(e) => return Err(Error::server("GET", go_stream.as_str(), &e)),
+    };
     if !exists {
         return Ok(());
     }
