@@ -1,7 +1,7 @@
 //! Plain option structs with the Go ami's defaults (except where noted) and `validate()`.
 
 use crate::error::{Error, Result};
-use crate::wire::naming::validate_name;
+use crate::wire::naming::{validate_name, Layout, QueueKeys};
 use std::time::Duration;
 
 /// A password: shown as `***` by `Debug`, so it cannot leak through logs.
@@ -81,6 +81,8 @@ impl ConnectionOptions {
 pub struct ProducerOptions {
     pub name: String,
     pub shards: usize,
+    /// Where the shard streams sit: the Go ami's names, or spread over the slots.
+    pub layout: Layout,
     /// Most messages accepted but not yet confirmed; `send` blocks beyond it.
     /// The Go ami allows 10M; 1M bounds memory and still absorbs long stalls.
     pub pending_buffer_size: usize,
@@ -105,7 +107,8 @@ pub struct ProducerOptions {
     /// Create the consumer group at start so messages sent before any consumer ran
     /// are not skipped by the group's `$` start position.
     pub create_group: bool,
-    /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
+    /// Record the shard count and layout in `qu_NAME_shards`, or check them against the
+    /// recorded ones.
     pub check_shards: bool,
     /// Confirm a batch only once `WAIT n` in its pipeline says `n` replicas have it.
     pub wait_replicas: usize,
@@ -122,6 +125,7 @@ impl Default for ProducerOptions {
         Self {
             name: String::new(),
             shards: 10,
+            layout: Layout::Go,
             pending_buffer_size: 1_000_000,
             pending_buffer_bytes: 512 * 1024 * 1024,
             pipe_buffer_size: 50_000,
@@ -142,6 +146,11 @@ impl Default for ProducerOptions {
 }
 
 impl ProducerOptions {
+    #[must_use]
+    pub fn keys(&self) -> QueueKeys {
+        QueueKeys::new(&self.name, self.layout, self.shards)
+    }
+
     pub fn validate(&self) -> Result<()> {
         validate_name("name", &self.name)?;
         validate_shards(self.shards)?;
@@ -172,6 +181,7 @@ pub struct ConsumerOptions {
     pub name: String,
     pub consumer: String,
     pub shards: usize,
+    pub layout: Layout,
     /// Fewest entries read from one shard per XREADGROUP; reads grow with the distance to
     /// the server (`consumer/read_count.rs`).
     pub prefetch_count: usize,
@@ -191,7 +201,8 @@ pub struct ConsumerOptions {
     pub claim_idle: Option<Duration>,
     /// Deliveries after which an entry goes to the dead-letter stream; `None` never.
     pub max_deliveries: Option<u64>,
-    /// Record the shard count in `qu_NAME_shards`, or check it against the recorded one.
+    /// Record the shard count and layout in `qu_NAME_shards`, or check them against the
+    /// recorded ones.
     pub check_shards: bool,
     /// Delete the acked entries at the head of the stream with one `XTRIM` (a server
     /// script that checks one entry per read run, see `ack_trim.lua`) and `XDEL` only the
@@ -206,6 +217,7 @@ impl Default for ConsumerOptions {
             name: String::new(),
             consumer: String::new(),
             shards: 10,
+            layout: Layout::Go,
             prefetch_count: 100,
             block: Some(Duration::from_secs(1)),
             pending_buffer_size: 1_000_000,
@@ -222,6 +234,11 @@ impl Default for ConsumerOptions {
 }
 
 impl ConsumerOptions {
+    #[must_use]
+    pub fn keys(&self) -> QueueKeys {
+        QueueKeys::new(&self.name, self.layout, self.shards)
+    }
+
     pub fn validate(&self) -> Result<()> {
         validate_name("name", &self.name)?;
         validate_name("consumer", &self.consumer)?;

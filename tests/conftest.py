@@ -72,6 +72,22 @@ def redis_client(nodes: list[str]) -> Iterator[RedisCluster]:
     client.close()
 
 
+@pytest.fixture(scope="module")
+def six_masters() -> Iterator[list[str]]:
+    """Seed nodes of a cluster of six masters of its own, for one module's tests of how
+    queues spread over masters."""
+    with LocalCluster(masters=6, server=SERVER) as cluster:
+        yield cluster.nodes
+
+
+@pytest.fixture(scope="module")
+def six_masters_client(six_masters: list[str]) -> Iterator[RedisCluster]:
+    """A redis-py client of the six-master cluster."""
+    client = _client(six_masters)
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def queue() -> str:
     """A queue name no other test uses."""

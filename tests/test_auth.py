@@ -132,12 +132,21 @@ def test_password_round_trip(secured: list[str], queue: str) -> None:
         assert sorted(m.body for m in drain(consumer, 3)) == [b"a", b"b", b"c"]
 
 
-def test_least_privilege_users_round_trip_without_denials(secured: list[str], queue: str) -> None:
+@pytest.mark.parametrize("layout", ["go", "spread"])
+def test_least_privilege_users_round_trip_without_denials(
+    secured: list[str], queue: str, layout: str
+) -> None:
     producer_url = [f"redis://producer:producer-pw@{node}" for node in secured]
-    with ami.Producer(queue, nodes=producer_url, shards=3) as producer:
+    with ami.Producer(queue, nodes=producer_url, shards=3, layout=layout) as producer:
         producer.send_many([b"%d" % i for i in range(100)])
     with ami.Consumer(
-        queue, consumer="c", nodes=secured, shards=3, username="consumer", password="consumer-pw"
+        queue,
+        consumer="c",
+        nodes=secured,
+        shards=3,
+        layout=layout,
+        username="consumer",
+        password="consumer-pw",
     ) as consumer:
         assert len(drain(consumer, 100)) == 100
     assert _acl_denials(secured) == []

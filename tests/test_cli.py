@@ -389,7 +389,9 @@ def test_counts_have_thousands_separators(value: int, text: str, messages: str) 
 
 def test_stats_tables_have_thousands_separators_and_numbers_on_the_right() -> None:
     busy = ConsumerStats("worker-1", 1_500, 0.5)
-    shard = ShardStats("qu{0}_q", 2_000_000, 1_500, 1_998_500, "1-1", [busy], 42.0, 12_345)
+    shard = ShardStats(
+        "qu{0}_q", 2_000_000, 1_500, 1_998_500, "1-1", [busy], 42.0, 12_345, "10.0.0.1:7001"
+    )
     idle = ShardStats("qu{1}_q", 7, 0, 7, None, [], None)
     stats = QueueStats(
         "q", "qu_q_group", [shard, idle], 2_000_007, 1_500, 1_998_507, 12_345, [busy], 42.0
@@ -398,10 +400,18 @@ def test_stats_tables_have_thousands_separators_and_numbers_on_the_right() -> No
     lines = format_stats(stats)
 
     assert lines[2:6] == [
-        "SHARD       LENGTH  PENDING        LAG  CONSUMERS  OLDEST_PENDING    DEAD  DELIVERED",
-        "qu{0}_q  2,000,000    1,500  1,998,500          1           42.0s  12,345  1-1",
-        "qu{1}_q          7        0          7          0               -       0  -",
-        "total    2,000,007    1,500  1,998,507          1           42.0s  12,345",
+        "SHARD    MASTER            LENGTH  PENDING        LAG  CONSUMERS  OLDEST_PENDING"
+        "    DEAD  DELIVERED",
+        "qu{0}_q  10.0.0.1:7001  2,000,000    1,500  1,998,500          1           42.0s"
+        "  12,345  1-1",
+        "qu{1}_q  ?                      7        0          7          0               -"
+        "       0  -",
+        "total                   2,000,007    1,500  1,998,507          1           42.0s  12,345",
+    ]
+    assert lines[7:10] == [
+        "MASTER         SHARDS  HELD",
+        "10.0.0.1:7001       1  0",
+        "?                   1  1",
     ]
     assert lines[-2:] == ["CONSUMER  PENDING   IDLE", "worker-1    1,500  0.50s"]
 

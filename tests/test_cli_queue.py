@@ -93,9 +93,10 @@ def test_stats_prints_a_table(
     assert cli.main(["stats", *_queue_args(queue, nodes)]) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"queue {queue}  group qu_{queue}_group  shards {SHARDS}"
+    assert lines[0] == f"queue {queue}  group qu_{queue}_group  shards {SHARDS}  layout go"
     assert lines[2].split() == [
         "SHARD",
+        "MASTER",
         "LENGTH",
         "PENDING",
         "LAG",
@@ -106,9 +107,17 @@ def test_stats_prints_a_table(
     ]
     shard_rows = [line.split() for line in lines[3 : 3 + SHARDS]]
     assert [row[0] for row in shard_rows] == stream_names(queue, SHARDS)
+    assert {row[1] for row in shard_rows} <= set(nodes)
     total = lines[3 + SHARDS].split()
     assert total[:6] == ["total", "4", "4", "0", "1", total[5]]
     assert total[5].endswith("s")
+    masters = lines[5 + SHARDS : lines.index("", 5 + SHARDS)]
+    assert masters[0].split() == ["MASTER", "SHARDS", "HELD"]
+    held = {row.split()[0]: row.split()[2:] for row in masters[1:]}
+    assert sorted(int(i) for shards in held.values() for i in shards) == list(range(SHARDS))
+    assert {
+        master: [str(i) for i, row in enumerate(shard_rows) if row[1] == master] for master in held
+    } == held
     assert lines[-2].split() == ["CONSUMER", "PENDING", "IDLE"]
     assert lines[-1].split()[:2] == ["alice", "4"]
 

@@ -190,7 +190,7 @@ class Consumer:
 
     @property
     def streams(self) -> list[str]:
-        """The shard streams read, ``qu{i}_NAME``."""
+        """The shard streams read, ``qu{i}_NAME`` (``qu{TAG}_NAME`` in the spread layout)."""
         return self._core.streams
 
     @property

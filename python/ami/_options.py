@@ -10,9 +10,12 @@ Python uses; a test holds every ``Default:`` below to them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from ami._errors import ErrorHandler
+
+Layout = Literal["go", "spread"]
+"""Where a queue's shard streams sit in the cluster's hash slots (see `layout`)."""
 
 EXIT_TIMEOUT = 10.0
 """The default of `ProducerOptions.exit_timeout`."""
@@ -71,10 +74,19 @@ class ClientOptions(ConnectionOptions, total=False):
     over more masters; each costs a little memory and one reader per consumer.
     Default: ``10``."""
 
+    layout: Layout
+    """Where the shard streams sit. ``"go"``: the Go ami's names ``qu{i}_NAME``, whose
+    hash tags put shard i of every queue on the same slot, so a 10-shard queue uses at
+    most 5 masters of any cluster and every queue uses the same ones. ``"spread"``:
+    ``qu{TAG}_NAME``, with tags chosen so shard i of N sits 16384·i/N slots after a
+    slot picked by the queue's name: each master holds its fair share of every queue's
+    shards, at any cluster size. Go clients cannot read a spread queue. Recorded with
+    `shards` (see `check_shards`). Default: ``"go"``."""
+
     check_shards: bool
-    """Record `shards` in the key ``qu_NAME_shards`` (the first client of a queue), or
-    check it against the recorded count, so clients that disagree fail at start with
-    `ConfigError` instead of missing each other's shards. Default: ``True``."""
+    """Record `shards` and `layout` in the key ``qu_NAME_shards`` (the first client of a
+    queue), or check them against the recorded ones, so clients that disagree fail at
+    start with `ConfigError` instead of missing each other's shards. Default: ``True``."""
 
     on_error: ErrorHandler | None
     """Called from a background thread with each `AmiError` the background work meets,

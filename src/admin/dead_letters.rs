@@ -26,7 +26,7 @@ pub struct DeadLetter {
 impl Admin {
     pub async fn dead_letter_count(&self) -> Result<u64> {
         let mut total = 0;
-        for shard in 0..self.shards {
+        for shard in 0..self.shards() {
             let key = self.dead_letter_stream(shard);
             total += self
                 .query::<u64>(&key, "XLEN", redis::cmd("XLEN").arg(&key))
@@ -76,7 +76,7 @@ impl Admin {
     /// again meanwhile land after the end it fixed, so none is replayed in a loop.
     pub async fn replay_all(&self) -> Result<u64> {
         let mut replayed = 0;
-        for shard in 0..self.shards {
+        for shard in 0..self.shards() {
             let key = self.dead_letter_stream(shard);
             let cmd = redis::cmd("XREVRANGE")
                 .arg(&key)
@@ -107,7 +107,7 @@ impl Admin {
     /// Deletes every dead-letter stream of the queue; returns how many letters it held.
     pub async fn purge_all(&self) -> Result<u64> {
         let mut purged = 0;
-        for shard in 0..self.shards {
+        for shard in 0..self.shards() {
             let key = self.dead_letter_stream(shard);
             let cmd = redis::cmd("EVAL")
                 .arg(PURGE_SCRIPT)

@@ -3,6 +3,7 @@
 //! (seeds, TLS, ACL user), so an operator reaches every cluster the clients reach.
 
 mod dead_letters;
+mod grow;
 mod queue_stats;
 mod replies;
 mod tail;
@@ -16,24 +17,28 @@ use crate::cluster::connection::Connection;
 use crate::cluster::shard_count::{recorded_shards, shards_key};
 use crate::error::{Error, Result};
 use crate::options::{validate_shards, ConnectionOptions};
-use crate::wire::naming::{dead_letter_stream_name, group_name, stream_name, validate_name};
+use crate::wire::naming::{validate_name, Layout, QueueKeys};
+use std::time::Duration;
 
 /// The shard count of a queue that recorded none: the Go ami's default.
 pub const DEFAULT_SHARDS: usize = 10;
 
 pub struct Admin {
     connection: Connection,
-    name: String,
-    shards: usize,
-    recorded: Option<usize>,
+    keys: QueueKeys,
+    recorded: bool,
+    /// How long a step waits for a cluster that is still settling.
+    patience: Duration,
 }
 
 impl Admin {
-    /// Connects and settles the shard count: `shards` if given (it must match the count
-    /// the queue recorded, as for its clients), else the recorded one, else 10.
+    /// Connects and settles the shard count and layout: those given (they must match
+    /// what the queue recorded, as for its clients), else the recorded ones, else 10
+    /// shards in the Go layout.
     pub async fn open(
         name: &str,
         shards: Option<usize>,
+        layout: Option<Layout>,
         options: &ConnectionOptions,
     ) -> Result<Self> {
         validate_name("name", name)?;
@@ -43,37 +48,56 @@ impl Admin {
         options.validate()?;
         let connection = connect(options, options.response_timeout).await?;
         let recorded = recorded_shards(&connection, name).await?;
-        if let (Some(given), Some(recorded)) = (shards, recorded) {
-            if given != recorded {
+        let (recorded_layout, recorded_shards) = recorded.unzip();
+        let keys = QueueKeys::new(
+            name,
+            layout.or(recorded_layout).unwrap_or_default(),
+            shards.or(recorded_shards).unwrap_or(DEFAULT_SHARDS),
+        );
+        if let Some((layout, shards)) = recorded {
+            let theirs = QueueKeys::new(name, layout, shards);
+            if theirs != keys {
+                let option = if layout == keys.layout() {
+                    "shards"
+                } else {
+                    "layout"
+                };
                 return Err(Error::invalid(
-                    "shards",
+                    option,
                     format!(
-                        "queue {name:?} records shards={recorded} in {}, not {given}",
-                        shards_key(name)
+                        "queue {name:?} records {} in {}, not {}",
+                        theirs.describe(),
+                        shards_key(name),
+                        keys.describe()
                     ),
                 ));
             }
         }
         Ok(Self {
             connection,
-            name: name.to_owned(),
-            shards: shards.or(recorded).unwrap_or(DEFAULT_SHARDS),
-            recorded,
+            keys,
+            recorded: recorded.is_some(),
+            patience: options.connect_timeout,
         })
     }
 
     #[must_use]
+    pub fn keys(&self) -> &QueueKeys {
+        &self.keys
+    }
+
+    #[must_use]
     pub fn shards(&self) -> usize {
-        self.shards
+        self.keys.shards()
     }
 
     /// True when the queue left any trace: a recorded shard count, a shard stream or a
     /// dead-letter stream.
     pub async fn exists(&self) -> Result<bool> {
-        if self.recorded.is_some() {
+        if self.recorded {
             return Ok(true);
         }
-        for shard in 0..self.shards {
+        for shard in 0..self.shards() {
             for key in [self.stream(shard), self.dead_letter_stream(shard)] {
                 let found: bool = self
                     .query(&key, "EXISTS", redis::cmd("EXISTS").arg(&key))
@@ -87,15 +111,15 @@ impl Admin {
     }
 
     fn stream(&self, shard: usize) -> String {
-        stream_name(&self.name, shard)
+        self.keys.stream(shard)
     }
 
     fn dead_letter_stream(&self, shard: usize) -> String {
-        dead_letter_stream_name(&self.name, shard)
+        self.keys.dead_letter_stream(shard)
     }
 
     fn group(&self) -> String {
-        group_name(&self.name)
+        self.keys.group()
     }
 
     /// `cmd` on the master holding `key`, its reply converted to `T`.

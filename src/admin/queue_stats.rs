@@ -3,6 +3,7 @@
 
 use super::replies::{is_missing, items, number, pairs, text};
 use super::Admin;
+use crate::cluster::nodes::Nodes;
 use crate::error::Result;
 use redis::Value;
 
@@ -11,6 +12,8 @@ const LAG_SCAN_LIMIT: usize = 10_000;
 
 pub struct ShardStats {
     pub stream: String,
+    /// The master holding the stream (`host:port`), `None` when the slot map is unknown.
+    pub master: Option<String>,
     pub length: u64,
     pub dead_letters: u64,
     /// `None` when the queue's group does not exist on this shard.
@@ -35,9 +38,12 @@ pub struct ConsumerStats {
 
 impl Admin {
     pub async fn shard_stats(&self) -> Result<Vec<ShardStats>> {
-        let mut shards = Vec::with_capacity(self.shards);
-        for shard in 0..self.shards {
-            shards.push(self.one_shard(shard).await?);
+        let nodes = Nodes::load(self.connection.clone()).await;
+        let mut shards = Vec::with_capacity(self.shards());
+        for shard in 0..self.shards() {
+            let mut stats = self.one_shard(shard).await?;
+            stats.master = nodes.master_of(&stats.stream);
+            shards.push(stats);
         }
         Ok(shards)
     }
@@ -61,6 +67,7 @@ impl Admin {
         };
         Ok(ShardStats {
             stream,
+            master: None,
             length,
             dead_letters,
             group,

@@ -19,8 +19,8 @@ impl Admin {
     /// id to read on from (its newest entry, `0-0` when empty).
     pub async fn newest(&self, count: usize) -> Result<(Vec<TailEntry>, Vec<StreamId>)> {
         let mut newest = Vec::new();
-        let mut cursors = Vec::with_capacity(self.shards);
-        for shard in 0..self.shards {
+        let mut cursors = Vec::with_capacity(self.shards());
+        for shard in 0..self.shards() {
             let key = self.stream(shard);
             // At least one entry, to know where to read on from even with `count` 0.
             let cmd = redis::cmd("XREVRANGE")
@@ -46,7 +46,7 @@ impl Admin {
     /// Up to `count` entries per shard after `cursors`, which move past what was read.
     pub async fn after(&self, cursors: &mut [StreamId], count: usize) -> Result<Vec<TailEntry>> {
         let mut read = Vec::new();
-        for (shard, cursor) in cursors.iter_mut().enumerate().take(self.shards) {
+        for (shard, cursor) in cursors.iter_mut().enumerate().take(self.shards()) {
             let key = self.stream(shard);
             let cmd = redis::cmd("XRANGE")
                 .arg(&key)

@@ -4,12 +4,12 @@
 //! move, and whenever a direct write meets a MOVED.
 
 use crate::cluster::connection::Connection;
+use crate::wire::hash_slot::slot_of;
 use parking_lot::Mutex;
 use redis::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SLOTS: u16 = 16384;
 const REREAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Nodes {
@@ -116,52 +116,9 @@ fn parse_slots(reply: &Value) -> Vec<(u16, u16, String)> {
         .collect()
 }
 
-/// The hash slot of a key: CRC16 (XMODEM) of its hash tag, or of all of it.
-fn slot_of(key: &[u8]) -> u16 {
-    let tagged = key
-        .iter()
-        .position(|&b| b == b'{')
-        .and_then(|open| {
-            let rest = &key[open + 1..];
-            let close = rest.iter().position(|&b| b == b'}')?;
-            (close > 0).then(|| &rest[..close])
-        })
-        .unwrap_or(key);
-    crc16(tagged) % SLOTS
-}
-
-fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in bytes {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 == 0 {
-                crc << 1
-            } else {
-                (crc << 1) ^ 0x1021
-            };
-        }
-    }
-    crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_match_the_servers() {
-        // The slots DESIGN.md lists for the Go ami's tags, as CLUSTER KEYSLOT gives them.
-        let slots: Vec<u16> = (0..10)
-            .map(|i| slot_of(format!("qu{{{i}}}_q").as_bytes()))
-            .collect();
-        assert_eq!(
-            slots,
-            [13907, 9842, 5649, 1584, 14039, 9974, 5781, 1716, 14171, 10106]
-        );
-        assert_eq!(slot_of(b"123456789"), 0x31C3 % SLOTS);
-        assert_eq!(slot_of(b"a{}b"), slot_of(b"a{}b"));
-    }
 
     #[test]
     fn the_slot_map_names_each_master() {

@@ -1,10 +1,11 @@
-//! A guard against clients of one queue configured with different shard counts: the
-//! first client records the count in `qu_NAME_shards`, later ones must match it.
+//! A guard against clients of one queue configured with different shard counts or
+//! layouts: the first client records both in `qu_NAME_shards`, later ones must match.
 
 use crate::cluster::connection::Connection;
 use crate::cluster::older_servers::lacks_syntax;
 use crate::cluster::retry::until_deadline;
 use crate::error::{Error, Result};
+use crate::wire::naming::{Layout, QueueKeys};
 use redis::{RedisResult, Value};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -14,44 +15,94 @@ pub fn shards_key(name: &str) -> String {
     format!("qu_{name}_shards")
 }
 
-/// Records `shards` for queue `name` if no count is recorded yet, else checks it.
-/// A cluster still forming (slots not covered yet) is waited for up to `patience`.
+/// Records the shard count and layout of `keys` if none is recorded yet, else checks
+/// them. A cluster still forming (slots not covered yet) is waited for up to `patience`.
 pub async fn check_shards(
     connection: &Connection,
-    name: &str,
-    shards: usize,
+    keys: &QueueKeys,
     patience: Duration,
 ) -> Result<()> {
+    let name = keys.name();
     let key = shards_key(name);
+    let ours = keys.record();
     let deadline = Instant::now() + patience;
-    let recorded = match set_nx_get(connection, &key, shards, deadline).await {
-        Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, shards, deadline).await?,
+    if keys.layout() == Layout::Spread {
+        refuse_go_streams(connection, keys).await?;
+    }
+    let recorded = match set_nx_get(connection, &key, &ours, deadline).await {
+        Err(e) if lacks_syntax(&e) => set_nx_then_get(connection, &key, &ours, deadline).await?,
         other => other.map_err(|e| Error::server("SET", key.as_str(), &e))?,
     };
-    match recorded {
-        None => Ok(()),
-        Some(value) if value == shards.to_string() => Ok(()),
-        Some(value) => Err(Error::invalid(
-            "shards",
-            format!(
-                "queue {name:?} was created with shards={value} (recorded in {key}), not {shards}; \
-                 every producer and consumer of a queue must use the same count"
-            ),
-        )),
-    }
+    let Some(value) = recorded.filter(|value| *value != ours) else {
+        return Ok(());
+    };
+    let (option, theirs) = match QueueKeys::parse_record(&value) {
+        Some((layout, shards)) if layout != keys.layout() => {
+            ("layout", QueueKeys::new(name, layout, shards).describe())
+        }
+        Some((layout, shards)) => ("shards", QueueKeys::new(name, layout, shards).describe()),
+        None => ("shards", format!("{value:?}")),
+    };
+    Err(Error::invalid(
+        option,
+        format!(
+            "queue {name:?} was created with {theirs} (recorded in {key}), not {}; every \
+             producer and consumer of a queue must use the same count and layout",
+            keys.describe()
+        ),
+    ))
 }
 
-/// `SET key shards NX GET`: the count recorded before, or `None` when this call recorded
-/// it. A retry after a lost reply reads what the lost attempt wrote, which is `shards`.
+/// A queue without a record whose Go-layout shard 0 exists was written by Go ami
+/// clients (they record nothing): a spread client would neither read nor write their
+/// streams, so it is refused before it records its layout.
+async fn refuse_go_streams(connection: &Connection, keys: &QueueKeys) -> Result<()> {
+    let key = shards_key(keys.name());
+    let mut connection = connection.clone();
+    let recorded: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| Error::server("GET", key.as_str(), &e))?;
+    if recorded.is_some() {
+        return Ok(());
+    }
+    // `GET` rather than `EXISTS`: the clients' least-privilege ACLs allow it, and on a
+    // stream it answers WRONGTYPE, which says that the stream is there.
+    let go_stream = QueueKeys::new(keys.name(), Layout::Go, 1).stream(0);
+    let found: redis::RedisResult<Value> = redis::cmd("GET")
+        .arg(&go_stream)
+        .query_async(&mut connection)
+        .await;
+    let exists = match found {
+        Ok(value) => value != Value::Nil,
+        Err(e) if e.code() == Some("WRONGTYPE") => true,
+        Err(e) => return Err(Error::server("GET", go_stream.as_str(), &e)),
+    };
+    if !exists {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "layout",
+        format!(
+            "queue {:?} has Go-layout streams ({go_stream}) and no recorded layout: Go ami \
+             clients use it, and they know only layout=\"go\"",
+            keys.name()
+        ),
+    ))
+}
+
+/// `SET key record NX GET`: the record written before, or `None` when this call recorded
+/// it. A retry after a lost reply reads what the lost attempt wrote, which is `record`.
 async fn set_nx_get(
     connection: &Connection,
     key: &str,
-    shards: usize,
+    record: &str,
     deadline: Instant,
 ) -> RedisResult<Option<String>> {
     let set = redis::cmd("SET")
         .arg(key)
-        .arg(shards)
+        .arg(record)
         .arg("NX")
         .arg("GET")
         .clone();
@@ -70,10 +121,10 @@ async fn set_nx_get(
 async fn set_nx_then_get(
     connection: &Connection,
     key: &str,
-    shards: usize,
+    record: &str,
     deadline: Instant,
 ) -> Result<Option<String>> {
-    let set = redis::cmd("SET").arg(key).arg(shards).arg("NX").clone();
+    let set = redis::cmd("SET").arg(key).arg(record).arg("NX").clone();
     let get = redis::cmd("GET").arg(key).clone();
     loop {
         let written: Value = until_deadline(deadline, || {
@@ -107,8 +158,11 @@ async fn set_nx_then_get(
     }
 }
 
-/// The shard count recorded for queue `name`, if any client recorded one.
-pub async fn recorded_shards(connection: &Connection, name: &str) -> Result<Option<usize>> {
+/// The layout and shard count recorded for queue `name`, if any client recorded them.
+pub async fn recorded_shards(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<(Layout, usize)>> {
     let key = shards_key(name);
     let mut connection = connection.clone();
     let recorded: Option<String> = redis::cmd("GET")
@@ -118,12 +172,63 @@ pub async fn recorded_shards(connection: &Connection, name: &str) -> Result<Opti
         .map_err(|e| Error::server("GET", key.as_str(), &e))?;
     recorded
         .map(|value| {
-            value.parse().map_err(|_| {
+            QueueKeys::parse_record(&value).ok_or_else(|| {
                 Error::invalid(
                     "shards",
-                    format!("{key} holds {value:?}, not a shard count"),
+                    format!("{key} holds {value:?}, not a shard count and layout"),
                 )
             })
         })
         .transpose()
+}
+
+/// How often a running client looks at its queue's record, to tell when it was grown.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Reports, through `report`, each change of the record of `keys`' queue away from what
+/// this client runs with (the queue was grown under it), while `owner` lives. Running
+/// clients keep their count: this tells the operator which ones to restart.
+pub async fn watch_record<T>(
+    owner: std::sync::Weak<T>,
+    connection: Connection,
+    keys: QueueKeys,
+    report: fn(&T, Error),
+) {
+    let key = shards_key(keys.name());
+    let ours = keys.record();
+    let mut reported = ours.clone();
+    loop {
+        tokio::time::sleep(RECHECK_EVERY).await;
+        let Some(owner) = owner.upgrade() else {
+            return;
+        };
+        let mut reading = connection.clone();
+        let recorded: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut reading)
+            .await
+            .unwrap_or(None);
+        if let Some(value) = recorded.filter(|value| *value != reported) {
+            if value != ours {
+                report(&owner, outgrown(&keys, &key, &value));
+            }
+            reported = value;
+        }
+    }
+}
+
+fn outgrown(keys: &QueueKeys, key: &str, value: &str) -> Error {
+    let theirs = QueueKeys::parse_record(value).map_or_else(
+        || format!("{value:?}"),
+        |(layout, shards)| QueueKeys::new(keys.name(), layout, shards).describe(),
+    );
+    Error::invalid(
+        "shards",
+        format!(
+            "queue {:?} now records {theirs} in {key}, and this client runs with {}: \
+             restart it with the recorded count",
+            keys.name(),
+            keys.describe()
+        ),
+    )
 }

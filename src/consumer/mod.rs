@@ -18,7 +18,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::survey;
-use crate::cluster::shard_count::check_shards;
+use crate::cluster::shard_count::{check_shards, watch_record};
 use crate::consumer::ack::{AckBuffer, Acked};
 use crate::consumer::ack_write::AckWriter;
 use crate::consumer::claim::Claimer;
@@ -35,7 +35,7 @@ use crate::options::{ConnectionOptions, ConsumerOptions};
 use crate::runtime::runtime;
 use crate::stats::ConsumerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::wire::naming::{dead_letter_stream_name, group_name, stream_name};
+use crate::wire::naming::QueueKeys;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,10 +92,9 @@ impl Consumer {
     /// Connects, creates the groups when missing and starts the readers and the acker.
     pub fn start(options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> = (0..options.shards)
-            .map(|i| stream_name(&options.name, i))
-            .collect();
-        let group = group_name(&options.name);
+        let keys = options.keys();
+        let streams = keys.streams();
+        let group = keys.group();
         let rt = runtime();
         let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
         // A cluster that is still forming is waited for, step by step, this long.
@@ -104,7 +103,7 @@ impl Consumer {
             let writer = connect(&options.connection, options.connection.response_timeout).await?;
             survey(&writer, &streams, patience).await?;
             if options.check_shards {
-                check_shards(&writer, &options.name, options.shards, patience).await?;
+                check_shards(&writer, &keys, patience).await?;
             }
             ensure_groups(&writer, &streams, &group, patience).await?;
             let readers = connect_readers(&options.connection, read_timeout, streams.len()).await?;
@@ -181,6 +180,7 @@ impl Consumer {
             }));
         }
         spawn_acker(&shared, writer.clone());
+        spawn_record_watch(&shared, writer.clone(), keys);
         let inbox = Inbox {
             batches,
             leftover: VecDeque::new(),
@@ -417,7 +417,7 @@ impl Shared {
         Triage {
             shard,
             stream: self.streams[shard].clone(),
-            dead_letters: dead_letter_stream_name(&self.options.name, shard),
+            dead_letters: self.options.keys().dead_letter_stream(shard),
             group: self.group.clone(),
             consumer: self.options.consumer.clone(),
             max_deliveries: self.options.max_deliveries,
@@ -489,6 +489,16 @@ async fn connect_readers(
 
 /// The acker, supervised: if it fails, the acks it held are counted failed (their
 /// messages stay pending) and `flush` does not wait for them.
+/// Tells the application, through `on_error`, when the queue is grown under it.
+fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
+    if shared.options.check_shards {
+        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
+            shared.notices.report(e);
+        });
+        runtime().spawn(watching);
+    }
+}
+
 fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
     let acker = run_acker(Arc::clone(shared), connection);
     let events = Arc::clone(shared);

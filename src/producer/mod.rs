@@ -18,7 +18,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::{holders, survey};
-use crate::cluster::shard_count::check_shards;
+use crate::cluster::shard_count::{check_shards, watch_record};
 use crate::error::{Error, Result};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
@@ -31,7 +31,7 @@ use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
 use crate::stats::ProducerCounters;
 use crate::supervise::{supervised, Fault};
-use crate::wire::naming::{group_name, stream_name};
+use crate::wire::naming::QueueKeys;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +59,8 @@ impl Producer {
     /// Connects, creates the groups if asked, and starts the writer. Blocks until ready.
     pub fn start(options: ProducerOptions) -> Result<Self> {
         options.validate()?;
-        let streams: Vec<String> = (0..options.shards)
-            .map(|i| stream_name(&options.name, i))
-            .collect();
+        let keys = options.keys();
+        let streams = keys.streams();
         let rt = runtime();
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
@@ -70,11 +69,10 @@ impl Producer {
                 connect(&options.connection, options.connection.response_timeout).await?;
             let holders = survey(&connection, &streams, patience).await?;
             if options.check_shards {
-                check_shards(&connection, &options.name, options.shards, patience).await?;
+                check_shards(&connection, &keys, patience).await?;
             }
             if options.create_group {
-                let group = group_name(&options.name);
-                ensure_groups(&connection, &streams, &group, patience).await?;
+                ensure_groups(&connection, &streams, &keys.group(), patience).await?;
             }
             Ok::<_, Error>((connection, holders))
         })?;
@@ -106,6 +104,7 @@ impl Producer {
             nodes,
             direct,
         });
+        spawn_record_watch(&shared, connection.clone(), keys);
         let writer = run_writer(Arc::clone(&shared), connection);
         let failed = Arc::clone(&shared);
         rt.spawn(supervised("writer", writer, move |error| {
@@ -266,6 +265,16 @@ impl Shared {
         self.counters.failed.add(messages as u64);
         self.notices.undelivered(messages as u64, error);
         self.outbox.settle(messages, bytes);
+    }
+}
+
+/// Tells the application, through `on_error`, when the queue is grown under it.
+fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
+    if shared.options.check_shards {
+        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
+            shared.notices.report(e);
+        });
+        runtime().spawn(watching);
     }
 }
 

@@ -7,6 +7,7 @@ use super::blocking::block_on;
 use super::client_options::connection_options;
 use crate::admin::{Admin, DeadLetter, GroupStats, ShardStats, TailEntry};
 use crate::error::Error;
+use crate::wire::naming::{Layout, QueueKeys};
 use crate::wire::stream_id::StreamId;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 type ConsumerRow = (String, u64, u64);
 type GroupRow = (String, u64, Option<u64>, Option<u64>, Vec<ConsumerRow>);
-type ShardRow = (String, u64, u64, Option<GroupRow>);
+type ShardRow = (String, u64, u64, Option<GroupRow>, Option<String>);
 type LetterRow<'py> = (
     usize,
     String,
@@ -30,34 +31,51 @@ type EntryRow<'py> = (usize, String, Option<Bound<'py, PyBytes>>);
 #[pyclass(frozen, name = "AdminCore", module = "ami._ami")]
 pub struct AdminCorePy {
     admin: Mutex<Option<Arc<Admin>>>,
-    shards: usize,
+    keys: QueueKeys,
 }
 
 #[pymethods]
 impl AdminCorePy {
     #[new]
-    #[pyo3(signature = (name, shards=None, **options))]
+    #[pyo3(signature = (name, shards=None, layout=None, **options))]
     fn new(
         py: Python<'_>,
         name: String,
         shards: Option<i64>,
+        layout: Option<&str>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let options = connection_options(py, options)?;
         let shards = shards.map(|s| count("shards", s)).transpose()?;
-        let admin = block_on(
-            py,
-            async move { Admin::open(&name, shards, &options).await },
-        )?;
+        let layout = layout.map(Layout::parse).transpose()?;
+        let admin = block_on(py, async move {
+            Admin::open(&name, shards, layout, &options).await
+        })?;
         Ok(Self {
-            shards: admin.shards(),
+            keys: admin.keys().clone(),
             admin: Mutex::new(Some(Arc::new(admin))),
         })
     }
 
     #[getter]
     fn shards(&self) -> usize {
-        self.shards
+        self.keys.shards()
+    }
+
+    /// The queue's layout, `"go"` or `"spread"`.
+    #[getter]
+    fn layout(&self) -> &'static str {
+        self.keys.layout().as_str()
+    }
+
+    /// The stream of shard `shard`.
+    fn stream(&self, shard: usize) -> PyResult<String> {
+        Ok(self.keys.stream(self.shard(shard)?))
+    }
+
+    /// The dead-letter stream of shard `shard`.
+    fn dead_letter_stream(&self, shard: usize) -> PyResult<String> {
+        Ok(self.keys.dead_letter_stream(self.shard(shard)?))
     }
 
     fn exists(&self, py: Python<'_>) -> PyResult<bool> {
@@ -154,6 +172,14 @@ impl AdminCorePy {
         ))
     }
 
+    /// Raises the queue's shard count; returns the new count. This handle keeps the old.
+    fn grow(&self, py: Python<'_>, shards: i64) -> PyResult<usize> {
+        let admin = self.open()?;
+        let shards = count("shards", shards)?;
+        let grown = block_on(py, async move { admin.grow(shards).await })?;
+        Ok(grown.shards())
+    }
+
     /// Drops the connections; later calls raise `ClientClosedError`.
     fn close(&self) {
         self.admin.lock().take();
@@ -168,12 +194,16 @@ impl AdminCorePy {
     }
 
     fn shard(&self, shard: usize) -> Result<usize, Error> {
-        if shard < self.shards {
+        if shard < self.keys.shards() {
             Ok(shard)
         } else {
             Err(Error::invalid(
                 "shard",
-                format!("the queue has {} shards, not {}", self.shards, shard + 1),
+                format!(
+                    "the queue has {} shards, not {}",
+                    self.keys.shards(),
+                    shard + 1
+                ),
             ))
         }
     }
@@ -185,6 +215,7 @@ fn shard_row(shard: ShardStats) -> ShardRow {
         shard.length,
         shard.dead_letters,
         shard.group.map(group_row),
+        shard.master,
     )
 }
 

@@ -69,6 +69,7 @@ fn visit_producer(
     tls: &mut TlsFiles,
 ) -> PyResult<()> {
     visit.option("shards", &mut options.shards)?;
+    visit.option("layout", &mut options.layout)?;
     visit.option("pending_buffer_size", &mut options.pending_buffer_size)?;
     visit.option("pending_buffer_bytes", &mut options.pending_buffer_bytes)?;
     visit.option("pipe_buffer_size", &mut options.pipe_buffer_size)?;
@@ -92,6 +93,7 @@ fn visit_consumer(
     tls: &mut TlsFiles,
 ) -> PyResult<()> {
     visit.option("shards", &mut options.shards)?;
+    visit.option("layout", &mut options.layout)?;
     visit.option("prefetch_count", &mut options.prefetch_count)?;
     visit.option("block", &mut options.block)?;
     visit.option("pending_buffer_size", &mut options.pending_buffer_size)?;

@@ -3,6 +3,7 @@
 
 use super::args::{count, seconds};
 use crate::options::Secret;
+use crate::wire::naming::Layout;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -163,6 +164,17 @@ impl Keyword for Secret {
     /// Redacted: a password is never handed back.
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         format!("{self:?}").into_bound_py_any(py)
+    }
+}
+
+/// A layout is passed and shown by its name, `"go"` or `"spread"`.
+impl Keyword for Layout {
+    fn from_py(key: &'static str, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Layout::parse(&extract::<String>(key, value)?)?)
+    }
+
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.as_str().into_bound_py_any(py)
     }
 }
 

@@ -23,6 +23,7 @@ fn ami_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<admin::AdminCorePy>()?;
     m.add_function(wrap_pyfunction!(naming::stream_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::dead_letter_stream_name, m)?)?;
+    m.add_function(wrap_pyfunction!(naming::shard_slot, m)?)?;
     m.add_function(wrap_pyfunction!(naming::group_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::validate_name, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,22 +1,162 @@
-//! Stream and group names, the one place that knows the Go ami's wire layout.
+//! Stream and group names, the one place that knows how a queue's shards are laid out:
+//! the Go ami's layout (the default, wire-compatible) or the spread layout.
 
 use crate::error::{Error, Result};
+use crate::wire::hash_slot::{slot_of, tag_of_slot, SLOTS};
 
 /// Longest queue or consumer name accepted; keys stay short and readable in tooling.
 pub const MAX_NAME_LEN: usize = 200;
 
-/// The stream holding shard `shard` of queue `name`: `qu{<shard>}_<name>`.
-#[must_use]
-pub fn stream_name(name: &str, shard: usize) -> String {
-    format!("qu{{{shard}}}_{name}")
+/// Where the shard streams of a queue sit in the cluster's hash slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// The Go ami's `qu{i}_NAME`: shard `i` of every queue on the slot of the tag `i`,
+    /// 10 shards on 10 fixed slots that only 5 masters of a large cluster hold.
+    #[default]
+    Go,
+    /// `qu{TAG}_NAME`, the tag chosen so that shard `i` of `shards` sits on slot
+    /// `(slot(NAME) + i * 16384 / shards) mod 16384`: evenly over the slot space, which
+    /// masters split in equal ranges, starting at a different slot for each queue.
+    Spread,
 }
 
-/// The dead-letter stream of shard `shard`: `qu{<shard>}:dlq:<name>`. The same hash tag
-/// keeps the move atomic; the `:` after the tag keeps dead letters out of the queues'
-/// names (`qu{<shard>}_...`), whatever a queue is called.
-#[must_use]
-pub fn dead_letter_stream_name(name: &str, shard: usize) -> String {
-    format!("qu{{{shard}}}:dlq:{name}")
+impl Layout {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Go => "go",
+            Layout::Spread => "spread",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self> {
+        match value {
+            "go" => Ok(Layout::Go),
+            "spread" => Ok(Layout::Spread),
+            _ => Err(Error::invalid(
+                "layout",
+                format!("must be \"go\" or \"spread\", got {value:?}"),
+            )),
+        }
+    }
+}
+
+/// The keys of one queue: the only place that turns a shard index into a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueKeys {
+    name: String,
+    layout: Layout,
+    shards: usize,
+}
+
+impl QueueKeys {
+    #[must_use]
+    pub fn new(name: &str, layout: Layout, shards: usize) -> Self {
+        Self {
+            name: name.to_owned(),
+            layout,
+            shards,
+        }
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[must_use]
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    #[must_use]
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The hash tag of shard `shard`: `0` … `shards-1` in the Go layout, a tag from the
+    /// slot table in the spread one.
+    #[must_use]
+    pub fn tag(&self, shard: usize) -> String {
+        match self.layout {
+            Layout::Go => shard.to_string(),
+            Layout::Spread => tag_of_slot(self.spread_slot(shard)).to_owned(),
+        }
+    }
+
+    /// The hash slot of shard `shard`.
+    #[must_use]
+    pub fn slot(&self, shard: usize) -> u16 {
+        match self.layout {
+            Layout::Go => slot_of(self.tag(shard).as_bytes()),
+            Layout::Spread => self.spread_slot(shard),
+        }
+    }
+
+    fn spread_slot(&self, shard: usize) -> u16 {
+        let slots = usize::from(SLOTS);
+        let offset = usize::from(slot_of(self.name.as_bytes()));
+        // Shard 2i of 2n shards sits on the slot of shard i of n: doubling the count
+        // keeps every existing stream.
+        let slot = (offset + shard * slots / self.shards.max(1)) % slots;
+        u16::try_from(slot).expect("below 16384")
+    }
+
+    /// The stream of shard `shard`: `qu{<tag>}_<name>`.
+    #[must_use]
+    pub fn stream(&self, shard: usize) -> String {
+        format!("qu{{{}}}_{}", self.tag(shard), self.name)
+    }
+
+    /// Every shard stream, in shard order.
+    #[must_use]
+    pub fn streams(&self) -> Vec<String> {
+        (0..self.shards).map(|shard| self.stream(shard)).collect()
+    }
+
+    /// The dead-letter stream of shard `shard`: `qu{<tag>}:dlq:<name>`. The same hash
+    /// tag keeps the move atomic; the `:` after the tag keeps dead letters out of the
+    /// queues' names (`qu{<tag>}_...`), whatever a queue is called.
+    #[must_use]
+    pub fn dead_letter_stream(&self, shard: usize) -> String {
+        format!("qu{{{}}}:dlq:{}", self.tag(shard), self.name)
+    }
+
+    /// The consumer group shared by every consumer of the queue, in either layout.
+    #[must_use]
+    pub fn group(&self) -> String {
+        group_name(&self.name)
+    }
+
+    /// What the queue's metadata key holds: `10` in the Go layout (as before layouts
+    /// existed), `10 spread` in the spread one. A client that knows no layouts reads
+    /// the latter as a count other than its own and refuses to start.
+    #[must_use]
+    pub fn record(&self) -> String {
+        match self.layout {
+            Layout::Go => self.shards.to_string(),
+            Layout::Spread => format!("{} spread", self.shards),
+        }
+    }
+
+    /// The layout and shard count a metadata key records, or `None` for anything else.
+    #[must_use]
+    pub fn parse_record(value: &str) -> Option<(Layout, usize)> {
+        let (count, layout) = match value.split_once(' ') {
+            Some((count, layout)) => (count, Layout::parse(layout).ok()?),
+            None => (value, Layout::Go),
+        };
+        Some((layout, count.parse().ok()?))
+    }
+
+    /// `shards=10` or `shards=10 layout="spread"`, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.layout {
+            Layout::Go => format!("shards={}", self.shards),
+            Layout::Spread => format!("shards={} layout=\"spread\"", self.shards),
+        }
+    }
 }
 
 /// The consumer group shared by every consumer of queue `name`.
@@ -57,15 +197,88 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_matches_the_go_ami() {
-        assert_eq!(stream_name("ruthie", 0), "qu{0}_ruthie");
-        assert_eq!(stream_name("ruthie", 9), "qu{9}_ruthie");
-        assert_eq!(group_name("ruthie"), "qu_ruthie_group");
-        assert_eq!(dead_letter_stream_name("ruthie", 3), "qu{3}:dlq:ruthie");
+    fn the_go_layout_matches_the_go_ami() {
+        let keys = QueueKeys::new("ruthie", Layout::Go, 10);
+        assert_eq!(keys.stream(0), "qu{0}_ruthie");
+        assert_eq!(keys.stream(9), "qu{9}_ruthie");
+        assert_eq!(keys.group(), "qu_ruthie_group");
+        assert_eq!(keys.dead_letter_stream(3), "qu{3}:dlq:ruthie");
+        assert_eq!(keys.record(), "10");
         assert_ne!(
-            dead_letter_stream_name("orders", 3),
-            stream_name("orders_dlq", 3)
+            keys.dead_letter_stream(3),
+            QueueKeys::new("orders_dlq", Layout::Go, 10).stream(3)
         );
+    }
+
+    #[test]
+    fn the_spread_layout_puts_shards_evenly_apart() {
+        let keys = QueueKeys::new("orders", Layout::Spread, 10);
+        let offset = slot_of(b"orders");
+        for shard in 0..10 {
+            let expected = (usize::from(offset) + shard * 16384 / 10) % 16384;
+            assert_eq!(usize::from(keys.slot(shard)), expected);
+            assert_eq!(slot_of(keys.stream(shard).as_bytes()), keys.slot(shard));
+            assert_eq!(
+                slot_of(keys.dead_letter_stream(shard).as_bytes()),
+                keys.slot(shard)
+            );
+        }
+        assert_eq!(keys.group(), "qu_orders_group");
+        assert_ne!(
+            QueueKeys::new("a", Layout::Spread, 10).slot(0),
+            QueueKeys::new("b", Layout::Spread, 10).slot(0)
+        );
+    }
+
+    #[test]
+    fn spread_names_never_meet_go_names() {
+        for shards in [1, 7, 10, 127] {
+            let spread = QueueKeys::new("q", Layout::Spread, shards).streams();
+            let go = QueueKeys::new("q", Layout::Go, 127).streams();
+            assert!(spread.iter().all(|s| !go.contains(s)));
+            let distinct: std::collections::HashSet<_> = spread.iter().collect();
+            assert_eq!(distinct.len(), shards);
+        }
+    }
+
+    #[test]
+    fn doubling_the_shards_keeps_every_stream() {
+        let ten = QueueKeys::new("grow", Layout::Spread, 10).streams();
+        let twenty = QueueKeys::new("grow", Layout::Spread, 20).streams();
+        for (shard, stream) in ten.iter().enumerate() {
+            assert_eq!(&twenty[2 * shard], stream);
+        }
+    }
+
+    #[test]
+    fn any_range_of_equal_masters_holds_its_fair_share() {
+        for masters in [3usize, 6, 9, 10, 30, 100] {
+            for shards in [10usize, 32, 100, 127] {
+                let keys = QueueKeys::new("orders", Layout::Spread, shards);
+                let mut held = vec![0usize; masters];
+                for shard in 0..shards {
+                    held[usize::from(keys.slot(shard)) * masters / 16384] += 1;
+                }
+                let busiest = held.into_iter().max().unwrap_or_default();
+                assert!(busiest <= shards.div_ceil(masters), "{shards} on {masters}");
+            }
+        }
+    }
+
+    #[test]
+    fn records_name_the_layout_and_the_count() {
+        for layout in [Layout::Go, Layout::Spread] {
+            let keys = QueueKeys::new("q", layout, 12);
+            assert_eq!(QueueKeys::parse_record(&keys.record()), Some((layout, 12)));
+        }
+        assert_eq!(
+            QueueKeys::parse_record("10 spread"),
+            Some((Layout::Spread, 10))
+        );
+        for bad in ["", "x", "10 sideways", "spread", "10  spread"] {
+            assert_eq!(QueueKeys::parse_record(bad), None, "{bad:?}");
+        }
+        assert!(Layout::parse("Spread").is_err());
     }
 
     #[test]

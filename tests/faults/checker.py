@@ -152,9 +152,9 @@ def files(directory: Path, suffix: str) -> list[Path]:
 # --------------------------------------------------------------------------- cluster
 
 
-def stream_names(queue: str, shards: int) -> list[str]:
+def stream_names(queue: str, shards: int, layout: str = "go") -> list[str]:
     """The shard streams of `queue`."""
-    return [f"qu{{{i}}}_{queue}" for i in range(shards)]
+    return [_ami.stream_name(queue, i, shards, layout) for i in range(shards)]
 
 
 def cluster_client(nodes: list[str]) -> RedisCluster:
@@ -172,17 +172,18 @@ class Leftovers:
     dead_letter_bodies: tuple[bytes, ...]
 
 
-def leftovers(nodes: list[str], queue: str, shards: int) -> Leftovers:
+def leftovers(nodes: list[str], queue: str, shards: int, layout: str = "go") -> Leftovers:
     """Reads XLEN, XPENDING and the dead-letter streams of every shard."""
     client = cluster_client(nodes)
     group = f"qu_{queue}_group"
     try:
         length = pending = 0
         dead: list[bytes] = []
-        for shard, stream in enumerate(stream_names(queue, shards)):
+        for shard, stream in enumerate(stream_names(queue, shards, layout)):
             length += client.xlen(stream)
             pending += client.xpending(stream, group)["pending"] if client.exists(stream) else 0
-            entries: Any = client.xrange(_ami.dead_letter_stream_name(queue, shard))
+            dead_letters = _ami.dead_letter_stream_name(queue, shard, shards, layout)
+            entries: Any = client.xrange(dead_letters)
             dead += [bytes(entry[b"m"]) for _, entry in entries]
         return Leftovers(length, pending, tuple(dead))
     finally:
@@ -219,6 +220,7 @@ def drain(
     reject_poison: bool = False,
     idle: float = 4.0,
     limit: float = 90.0,
+    layout: str = "go",
 ) -> int:
     """Consumes what is left with a fresh consumer that claims everything idle for 1 s.
 
@@ -235,6 +237,7 @@ def drain(
             consumer=name,
             nodes=nodes,
             shards=shards,
+            layout=layout,
             claim_idle=1.0,
             block=0.5,
             connect_timeout=30.0,
@@ -363,6 +366,7 @@ def check(
     *,
     started: float,
     reject_poison: bool = False,
+    layout: str = "go",
 ) -> Report:
     """Drains the queue, computes the report, prints it and appends it to the results file.
 
@@ -375,9 +379,10 @@ def check(
         run_id: The run id in the bodies.
         started: `time.monotonic()` at the start of the scenario.
         reject_poison: Whether the drain rejects poison messages, like the workers.
+        layout: The queue's layout.
     """
-    drain(nodes, queue, shards, directory, run_id, reject_poison=reject_poison)
-    left = leftovers(nodes, queue, shards)
+    drain(nodes, queue, shards, directory, run_id, reject_poison=reject_poison, layout=layout)
+    left = leftovers(nodes, queue, shards, layout)
     report = compute(directory, run_id, left, seconds=time.monotonic() - started)
     print(report.table(scenario))
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)

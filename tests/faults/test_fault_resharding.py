@@ -1,5 +1,7 @@
 """The slot of a shard stream is migrated between masters (SETSLOT IMPORTING/MIGRATING,
-MIGRATE ... KEYS, SETSLOT NODE) while a producer and consumers are running."""
+MIGRATE ... KEYS, SETSLOT NODE) while a producer and consumers are running, in both
+layouts; in the spread one the producer balances over masters, so its grouping of the
+shards follows the move too."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import SERVER
 
+from ami import _ami
 from ami.cluster import LocalCluster
 from faults.chaos import fill_slot, keyslot, migrate_slot, slot_owner, slot_settled
 from faults.checker import assert_nothing_lost, check, handled_since
@@ -25,8 +28,9 @@ MIGRATE_PAUSE = 0.05
 
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
-    """A cluster of its own: the test rewrites the slot map."""
-    with LocalCluster(masters=3, server=SERVER) as local:
+    """A cluster of its own: the test rewrites the slot map. Six masters, so that the
+    spread layout's shards are on every one of them."""
+    with LocalCluster(masters=6, server=SERVER) as local:
         yield local
 
 
@@ -47,22 +51,28 @@ def wait_for_traffic(
     )
 
 
+# The spread layout's producer also balances over masters, which regroups after moves.
+PRODUCER_OPTIONS = {"go": {}, "spread": {"layout": "spread", "balance_masters": True}}
+
+
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("layout", ["go", "spread"])
 def test_live_resharding_of_a_shard_slot_loses_nothing(
-    cluster: LocalCluster, queue: str, run_id: str, run_dir: Path, fleet: Fleet
+    cluster: LocalCluster, queue: str, run_id: str, run_dir: Path, fleet: Fleet, layout: str
 ) -> None:
     started = time.monotonic()
     masters = cluster.nodes
     make = Specs(queue, masters, run_id, run_dir, SHARDS)
-    producer = fleet.producer(make.producer("producer"))
+    producer = fleet.producer(make.producer("producer", options=PRODUCER_OPTIONS[layout]))
+    consumer_options = {"claim_idle": 5.0, "layout": layout}
     consumers = [
-        fleet.consumer(make.consumer(name, options={"claim_idle": 5.0})) for name in ("c1", "c2")
+        fleet.consumer(make.consumer(name, options=consumer_options)) for name in ("c1", "c2")
     ]
-    stream = f"qu{{0}}_{queue}"
+    stream = _ami.stream_name(queue, 0, SHARDS, layout)
     slot = keyslot(masters[0], stream)
     home = slot_owner(masters[0], slot)
     away = next(address for address in masters if address != home)
-    fill_slot(home, "0", FILLER_KEYS)
+    fill_slot(home, stream[stream.index("{") + 1 : stream.index("}")], FILLER_KEYS)
     wait_for_traffic(producer, consumers, stream, fleet)
 
     for move in range(MOVES):
@@ -74,5 +84,14 @@ def test_live_resharding_of_a_shard_slot_loses_nothing(
 
     assert producer.alive() and all(c.alive() for c in consumers), fleet.describe()
     fleet.finish([producer, *consumers])
-    report = check("4-live-resharding", run_dir, masters, queue, SHARDS, run_id, started=started)
+    report = check(
+        f"4-live-resharding-{layout}",
+        run_dir,
+        masters,
+        queue,
+        SHARDS,
+        run_id,
+        started=started,
+        layout=layout,
+    )
     assert_nothing_lost(report, fleet.describe())

@@ -160,4 +160,6 @@ def _report_missing(args: argparse.Namespace, done: int) -> None:
 
 
 def _open(args: argparse.Namespace) -> DeadLetters:
-    return DeadLetters(args.name, shards=args.shards, **connection_options(args))
+    return DeadLetters(
+        args.name, shards=args.shards, layout=args.layout, **connection_options(args)
+    )

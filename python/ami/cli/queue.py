@@ -1,4 +1,4 @@
-"""Queue commands: ``ami stats``, ``ami tail`` and ``ami send``."""
+"""Queue commands: ``ami stats``, ``ami tail``, ``ami send`` and ``ami grow``."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _ami
 from ..exceptions import QueueNotFoundError, ServerError
-from ..ops import QueueStats, ShardStats, inspect
-from .arg_types import non_negative_int
-from .errors import EXIT_OK
+from ..ops import QueueStats, ShardStats, grow, inspect
+from .arg_types import non_negative_int, shard_count
+from .errors import EXIT_OK, UsageError
 from .output import Row, format_count, format_duration, plural, table
 from .queue_options import add_queue_options, connection_options, queue_command
 from .tail import tail
 
 if TYPE_CHECKING:
-    from .._options import ConnectionOptions
+    from .._options import ConnectionOptions, Layout
 
 SEND_BATCH = 10_000
+# The Go ami's shard count, which a queue that recorded none has.
+DEFAULT_SHARDS = 10
 
 
 def add_queue_commands(commands: Any) -> None:
@@ -72,12 +74,23 @@ def add_queue_commands(commands: Any) -> None:
     )
     send.set_defaults(handler=queue_command(_send))
 
+    grow_parser = commands.add_parser(
+        "grow",
+        help="raise a live queue's shard count",
+        description="Raise the shard count the queue recorded to SHARDS (in the spread "
+        "layout a multiple of it): the new streams get the group, then the record "
+        "changes. Restart the clients with the new count, consumers first.",
+    )
+    add_queue_options(grow_parser)
+    grow_parser.add_argument("to", type=shard_count, metavar="SHARDS", help="the new count")
+    grow_parser.set_defaults(handler=queue_command(_grow))
+
 
 # --------------------------------------------------------------------------- stats
 
 
 def _stats(args: argparse.Namespace) -> int:
-    stats = inspect(args.name, shards=args.shards, **connection_options(args))
+    stats = inspect(args.name, shards=args.shards, layout=args.layout, **connection_options(args))
     if not stats.exists:
         raise QueueNotFoundError(f"queue {args.name!r} does not exist", args.name)
     if args.json:
@@ -96,14 +109,28 @@ def format_stats(stats: QueueStats) -> list[str]:
     Returns:
         The lines to print.
     """
-    header = f"queue {stats.name}  group {stats.group}  shards {len(stats.shards)}"
+    header = (
+        f"queue {stats.name}  group {stats.group}  shards {len(stats.shards)}  "
+        f"layout {stats.layout}"
+    )
     shard_rows: list[Row] = [
-        ("SHARD", "LENGTH", "PENDING", "LAG", "CONSUMERS", "OLDEST_PENDING", "DEAD", "DELIVERED")
+        (
+            "SHARD",
+            "MASTER",
+            "LENGTH",
+            "PENDING",
+            "LAG",
+            "CONSUMERS",
+            "OLDEST_PENDING",
+            "DEAD",
+            "DELIVERED",
+        )
     ]
     shard_rows += [_shard_row(shard) for shard in stats.shards]
     shard_rows.append(
         (
             "total",
+            "",
             format_count(stats.length),
             format_count(stats.pending),
             _optional(stats.lag),
@@ -118,12 +145,26 @@ def format_stats(stats: QueueStats) -> list[str]:
         (c.name, format_count(c.pending), format_duration(c.idle)) for c in stats.consumers
     ]
     consumers = table(consumer_rows, right={1, 2}) if stats.consumers else ["no consumers"]
-    return [header, "", *table(shard_rows, right=range(1, 7)), "", *consumers]
+    master_rows: list[Row] = [("MASTER", "SHARDS", "HELD")]
+    master_rows += [
+        (master, format_count(len(held)), " ".join(map(str, held)))
+        for master, held in stats.masters().items()
+    ]
+    return [
+        header,
+        "",
+        *table(shard_rows, right=range(2, 8)),
+        "",
+        *table(master_rows, right={1}),
+        "",
+        *consumers,
+    ]
 
 
 def _shard_row(shard: ShardStats) -> Row:
     return (
         shard.stream,
+        shard.master or "?",
         format_count(shard.length),
         format_count(shard.pending),
         _optional(shard.lag),
@@ -145,35 +186,42 @@ def _send(args: argparse.Namespace) -> int:
     from .._producer import Producer
 
     options = connection_options(args)
-    shards = args.shards or _recorded_shards(args.name, options)
+    shards, layout = _recorded_shape(args.name, args.shards, args.layout, options)
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
-    producer = (
-        Producer(args.name, **options)
-        if shards is None
-        else Producer(args.name, shards=shards, **options)
-    )
+    producer = Producer(args.name, shards=shards, layout=layout, **options)
     with producer:
         sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
     print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK
 
 
-def _recorded_shards(name: str, options: ConnectionOptions) -> int | None:
-    """The count the queue recorded (else 10), so a bare ``ami send q`` joins the queue.
+def _recorded_shape(
+    name: str, shards: int | None, layout: Layout | None, options: ConnectionOptions
+) -> tuple[int, Layout]:
+    """The shard count and layout given, else those the queue recorded (else 10 shards,
+    Go layout), so a bare ``ami send q`` joins the queue.
 
-    None when the user may not read it (no ``+get``): the producer then starts with its
-    default count, and the shard guard refuses that if the queue recorded another.
+    When the user may not read the record (no ``+get``), what was given or the
+    defaults: the shard guard then refuses them if the queue recorded others.
     """
     try:
-        admin = _ami.AdminCore(name, None, **options)
+        admin = _ami.AdminCore(name, shards, layout, **options)
     except ServerError as exc:
         if exc.code == "NOPERM":
-            return None
+            return shards or DEFAULT_SHARDS, layout or "go"
         raise
-    shards = admin.shards
+    recorded = admin.shards, admin.layout
     admin.close()
-    return shards
+    return recorded
+
+
+def _grow(args: argparse.Namespace) -> int:
+    if args.shards is not None or args.layout is not None:
+        raise UsageError("ami grow takes the queue's recorded count and layout; give only SHARDS")
+    before = grow(args.name, args.to, **connection_options(args))
+    print(f"{args.name}: {before} -> {args.to} shards")
+    return EXIT_OK
 
 
 def _stdin_lines() -> Iterator[bytes]:

@@ -32,7 +32,7 @@ DEFAULT_TIMEOUT = 5.0
 
 
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
-    """Add NAME, ``--shards``, ``--nodes`` and ``--timeout`` to a queue command.
+    """Add NAME, ``--shards``, ``--layout``, ``--nodes`` and ``--timeout`` to a queue command.
 
     Args:
         parser: The command's parser.
@@ -44,6 +44,13 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the queue's shard count (default: the count the queue recorded, else 10; "
         "another count than the recorded one is an error)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("go", "spread"),
+        default=None,
+        help="where the queue's shards sit (default: the layout the queue recorded, "
+        "else go; another layout than the recorded one is an error)",
     )
     parser.add_argument(
         "--nodes",

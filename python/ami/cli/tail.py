@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import _ami
 from ..ops import TailEntry
 from ..ops import tail as tail_entries
 from .errors import EXIT_OK
@@ -35,18 +34,19 @@ def tail(args: argparse.Namespace) -> int:
         follow=args.follow,
         poll_interval=POLL_INTERVAL,
         shards=args.shards,
+        layout=args.layout,
         missing_ok=False,
         **connection_options(args),
     )
     try:
         for entry in entries:
-            _print(args.name, entry)
+            _print(entry)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
-def _print(name: str, entry: TailEntry) -> None:
-    print(_ami.stream_name(name, entry.shard), entry.id, format_body(entry.body))
+def _print(entry: TailEntry) -> None:
+    print(entry.stream, entry.id, format_body(entry.body))
     # Each entry shows as soon as it is read, also when stdout is a pipe.
     sys.stdout.flush()

@@ -5,6 +5,7 @@ connection options (seeds, TLS, ACL user and password, timeouts).
 """
 
 from ami.ops.dead_letters import DeadLetter, DeadLetters, parse_id
+from ami.ops.grow import grow
 from ami.ops.inspect import ConsumerStats, QueueStats, ShardStats, inspect
 from ami.ops.tail import TailEntry, tail
 
@@ -15,6 +16,7 @@ __all__ = [
     "QueueStats",
     "ShardStats",
     "TailEntry",
+    "grow",
     "inspect",
     "parse_id",
     "tail",

@@ -14,13 +14,16 @@ elif TYPE_CHECKING:
     from typing_extensions import Unpack
 
 if TYPE_CHECKING:
-    from ami._options import ConnectionOptions
+    from ami._options import ConnectionOptions, Layout
 
 
 def open_admin(
-    name: str, shards: int | None, **options: Unpack[ConnectionOptions]
+    name: str,
+    shards: int | None,
+    layout: Layout | None = None,
+    **options: Unpack[ConnectionOptions],
 ) -> _ami.AdminCore:
     """Connect to queue `name`'s cluster; `nodes` may be a comma-separated string."""
     if "nodes" in options:
         options["nodes"] = seed_list(options["nodes"])
-    return _ami.AdminCore(name, shards, **options)
+    return _ami.AdminCore(name, shards, layout, **options)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ami._ami import _LetterRow
-    from ami._options import ConnectionOptions
+    from ami._options import ConnectionOptions, Layout
 
 __all__ = ["DeadLetter", "DeadLetters", "parse_id"]
 
@@ -104,19 +104,26 @@ class DeadLetters:
         name: The queue name.
         shards: The queue's number of shards; None takes the count its clients
             recorded (10 when none is recorded).
+        layout: The queue's layout, ``"go"`` or ``"spread"``; None takes the one its
+            clients recorded (``"go"`` when none is recorded).
         **options: How to connect: `nodes`, timeouts, TLS, `username`, `password`, as
             for `ami.Producer` (see `ami.ConnectionOptions`).
 
     Raises:
-        ConfigError: `name`, `shards` or an option is invalid, or `shards` differs
-            from the recorded count.
+        ConfigError: `name`, `shards` or an option is invalid, or `shards` or `layout`
+            differs from the recorded one.
         ConnectError: The cluster could not be reached.
     """
 
     def __init__(
-        self, name: str, *, shards: int | None = None, **options: Unpack[ConnectionOptions]
+        self,
+        name: str,
+        *,
+        shards: int | None = None,
+        layout: Layout | None = None,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
-        self._admin: _ami.AdminCore | None = open_admin(name, shards, **options)
+        self._admin: _ami.AdminCore | None = open_admin(name, shards, layout, **options)
         self.name = name
         self.shards = self._admin.shards
 
@@ -243,7 +250,7 @@ class DeadLetters:
         shard, entry_id, body, reason, deliveries, original_id, original_stream = row
         return DeadLetter(
             id=entry_id,
-            dead_letter_stream=_ami.dead_letter_stream_name(self.name, shard),
+            dead_letter_stream=self._open().dead_letter_stream(shard),
             shard=shard,
             body=body,
             reason=reason,

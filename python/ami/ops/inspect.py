@@ -25,7 +25,7 @@ elif TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from ami._ami import _GroupRow, _ShardRow
-    from ami._options import ConnectionOptions
+    from ami._options import ConnectionOptions, Layout
 
 __all__ = ["ConsumerStats", "QueueStats", "ShardStats", "inspect"]
 
@@ -50,7 +50,7 @@ class ShardStats:
     """One shard stream of a queue.
 
     Attributes:
-        stream: The stream key, ``qu{i}_NAME``.
+        stream: The stream key, ``qu{i}_NAME`` (``qu{TAG}_NAME`` in the spread layout).
         length: Entries in the stream (acknowledged entries are deleted by ami).
         pending: Entries delivered and not acknowledged yet.
         lag: Entries not delivered to the group yet; None when unknown.
@@ -59,6 +59,8 @@ class ShardStats:
         oldest_pending_age: Seconds since the oldest pending entry was added (by the
             server's clock); None when nothing is pending.
         dead_letters: Entries in the dead-letter stream ``qu{i}:dlq:NAME``.
+        master: The master holding the stream, ``host:port``; None when the cluster's
+            slot map could not be read.
     """
 
     stream: str
@@ -69,6 +71,7 @@ class ShardStats:
     consumers: list[ConsumerStats]
     oldest_pending_age: float | None
     dead_letters: int = 0
+    master: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class QueueStats:
         oldest_pending_age: Age in seconds of the oldest pending entry; None if none.
         exists: False when the queue left no trace: no recorded shard count, no shard
             stream, no dead letters.
+        layout: Where the shards sit, ``"go"`` or ``"spread"`` (see `ami.ClientOptions`).
     """
 
     name: str
@@ -99,6 +103,19 @@ class QueueStats:
     consumers: list[ConsumerStats]
     oldest_pending_age: float | None = None
     exists: bool = True
+    layout: Layout = "go"
+
+    def masters(self) -> dict[str, list[int]]:
+        """Which shards each master holds.
+
+        Returns:
+            ``host:port`` -> shard indexes, masters in address order; shards whose
+            master is unknown under ``"?"``.
+        """
+        held: dict[str, list[int]] = {}
+        for index, shard in enumerate(self.shards):
+            held.setdefault(shard.master or "?", []).append(index)
+        return dict(sorted(held.items()))
 
     def to_dict(self) -> dict[str, Any]:
         """The stats as plain dicts, lists and numbers, ready for `json.dumps`.
@@ -110,7 +127,11 @@ class QueueStats:
 
 
 def inspect(
-    name: str, *, shards: int | None = None, **options: Unpack[ConnectionOptions]
+    name: str,
+    *,
+    shards: int | None = None,
+    layout: Layout | None = None,
+    **options: Unpack[ConnectionOptions],
 ) -> QueueStats:
     """Read the state of queue `name` without consuming from it.
 
@@ -121,6 +142,8 @@ def inspect(
         shards: The queue's number of shards; None takes the count its clients
             recorded (10 when none is recorded). A count other than the recorded one
             is refused, as it is for producers and consumers.
+        layout: The queue's layout, ``"go"`` or ``"spread"``; None takes the one its
+            clients recorded (``"go"`` when none is recorded); another one is refused.
         **options: How to connect: `nodes`, timeouts, TLS, `username`, `password`, as
             for `ami.Producer` (see `ami.ConnectionOptions`).
 
@@ -128,28 +151,32 @@ def inspect(
         The per-shard and total stats.
 
     Raises:
-        ConfigError: `name`, `shards` or an option is invalid, or `shards` differs
-            from the recorded count.
+        ConfigError: `name`, `shards` or an option is invalid, or `shards` or `layout`
+            differs from the recorded one.
         ConnectError: The cluster could not be reached.
         ServerError: Redis refused a command, e.g. a shard key is not a stream.
     """
-    admin = open_admin(name, shards, **options)
+    admin = open_admin(name, shards, layout, **options)
     try:
         rows = admin.shard_stats()
         exists = admin.exists()
+        queue_layout = admin.layout
     finally:
         admin.close()
-    return _total(name, _ami.group_name(name), [_shard(row) for row in rows], exists)
+    stats = _total(name, _ami.group_name(name), [_shard(row) for row in rows], exists)
+    return dataclasses.replace(stats, layout=queue_layout)
 
 
 def _shard(row: _ShardRow) -> ShardStats:
-    stream, length, dead_letters, group = row
+    stream, length, dead_letters, group, master = row
     if group is None:
-        return ShardStats(stream, length, 0, 0, None, [], None, dead_letters)
-    return _shard_with_group(stream, length, dead_letters, group)
+        return ShardStats(stream, length, 0, 0, None, [], None, dead_letters, master)
+    return _shard_with_group(stream, length, dead_letters, group, master)
 
 
-def _shard_with_group(stream: str, length: int, dead_letters: int, group: _GroupRow) -> ShardStats:
+def _shard_with_group(
+    stream: str, length: int, dead_letters: int, group: _GroupRow, master: str | None
+) -> ShardStats:
     last_delivered, pending, lag, oldest_age_ms, consumers = group
     return ShardStats(
         stream=stream,
@@ -162,6 +189,7 @@ def _shard_with_group(stream: str, length: int, dead_letters: int, group: _Group
         ],
         oldest_pending_age=None if oldest_age_ms is None else oldest_age_ms / 1000,
         dead_letters=dead_letters,
+        master=master,
     )
 
 

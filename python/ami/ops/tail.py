@@ -18,7 +18,7 @@ elif TYPE_CHECKING:
     from typing_extensions import Unpack
 
 if TYPE_CHECKING:
-    from ami._options import ConnectionOptions
+    from ami._options import ConnectionOptions, Layout
 
 __all__ = ["TailEntry", "tail"]
 
@@ -33,11 +33,13 @@ class TailEntry(NamedTuple):
         shard: The shard it is in.
         id: Its stream id, ``MILLIS-SEQ``.
         body: Field ``m``; None for an entry without one.
+        stream: The shard's stream key.
     """
 
     shard: int
     id: str
     body: bytes | None
+    stream: str = ""
 
 
 def tail(
@@ -47,6 +49,7 @@ def tail(
     follow: bool = False,
     poll_interval: float = 0.1,
     shards: int | None = None,
+    layout: Layout | None = None,
     missing_ok: bool = True,
     **options: Unpack[ConnectionOptions],
 ) -> Iterator[TailEntry]:
@@ -61,6 +64,7 @@ def tail(
         follow: Keep yielding entries as they are written.
         poll_interval: Seconds to wait after a round that found nothing new.
         shards: As for `ami.inspect`.
+        layout: As for `ami.inspect`.
         missing_ok: False raises `QueueNotFoundError` for a queue that left no trace
             (no recorded shard count, no stream, no dead letters) instead of waiting
             for it to appear.
@@ -75,15 +79,16 @@ def tail(
         QueueNotFoundError: The queue left no trace, and `missing_ok` is False.
         ServerError: Redis refused a command, e.g. a shard key is not a stream.
     """
-    admin = open_admin(name, shards, **options)
+    admin = open_admin(name, shards, layout, **options)
     try:
         if not missing_ok and not admin.exists():
             raise QueueNotFoundError(f"queue {name!r} does not exist", name)
         newest, cursors = admin.newest(count)
-        yield from (TailEntry(*row) for row in newest)
+        streams = [admin.stream(shard) for shard in range(admin.shards)]
+        yield from (TailEntry(*row, streams[row[0]]) for row in newest)
         while follow:
             read, cursors = admin.after(cursors, READ_BATCH)
-            yield from (TailEntry(*row) for row in read)
+            yield from (TailEntry(*row, streams[row[0]]) for row in read)
             if not read:
                 time.sleep(poll_interval)
     finally:
