@@ -1,5 +1,8 @@
 //! The wire's naming rules, exported so Python tooling never spells a key itself.
 
+use super::args;
+use crate::options::validate_shards;
+use crate::producer::placement::key_shard;
 use crate::wire::naming;
 use pyo3::prelude::*;
 
@@ -25,4 +28,11 @@ pub fn group_name(name: &str) -> String {
 #[pyfunction]
 pub fn validate_name(name: &str) -> PyResult<()> {
     Ok(naming::validate_name("name", name)?)
+}
+
+/// The shard that messages sent with `key` go to in a queue of `shards` shards.
+#[pyfunction]
+pub fn shard_for_key(key: &Bound<'_, PyAny>, shards: usize) -> PyResult<usize> {
+    validate_shards(shards)?;
+    Ok(key_shard(&args::key(key)?, shards))
 }

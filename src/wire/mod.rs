@@ -1,6 +1,7 @@
 //! What the wire says: key names, stream ids, XADDs as RESP, and the replies Redis
 //! sends back.
 
+pub mod headers;
 pub mod naming;
 pub mod pipeline_replies;
 pub mod raw_reply;
