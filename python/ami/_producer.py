@@ -65,7 +65,9 @@ class Producer:
         on_error = options.pop("on_error", None)
         on_delivery = options.pop("on_delivery", None)
         if on_delivery is not None and not callable(on_delivery):
-            raise ConfigError(f"invalid on_delivery: {on_delivery!r} is not callable", "on_delivery")
+            raise ConfigError(
+                f"invalid on_delivery: {on_delivery!r} is not callable", "on_delivery"
+            )
         exit_timeout = options.pop("exit_timeout", EXIT_TIMEOUT)
         if isinstance(exit_timeout, bool) or not isinstance(exit_timeout, (int, float)):
             raise ConfigError(f"invalid exit_timeout: {exit_timeout!r}", "exit_timeout")
@@ -74,9 +76,7 @@ class Producer:
         self._exit_timeout = float(exit_timeout)
         if "nodes" in options:
             options["nodes"] = seed_list(options["nodes"])
-        self._core = _ami.ProducerCore(
-            name, delivery_reports=on_delivery is not None, **options
-        )
+        self._core = _ami.ProducerCore(name, delivery_reports=on_delivery is not None, **options)
         # `send` is called once per message: the core's method is bound directly, which
         # spares a Python frame per call; the method below documents it.
         self.send = self._core.send  # type: ignore[method-assign]
@@ -84,9 +84,7 @@ class Producer:
         self._reports = ReportPump(self._core, on_delivery) if on_delivery else None
         _shutdown.track(self)
 
-    def send(
-        self, body: Body, *, headers: Headers | None = None, key: Key | None = None
-    ) -> None:
+    def send(self, body: Body, *, headers: Headers | None = None, key: Key | None = None) -> None:
         """Queues one message and returns at once (blocks only while the buffer is full).
 
         Args:

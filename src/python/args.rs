@@ -54,7 +54,10 @@ pub fn body<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
 /// The bytes of a message key: `bytes` and `bytearray` as they are, `str` as UTF-8.
 pub fn key<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     if let Ok(text) = value.cast::<PyString>() {
-        return Ok(Cow::Borrowed(text.to_str()?.as_bytes()));
+        let text = text
+            .to_str()
+            .map_err(|_| invalid_message("a key of type str must be valid UTF-8".to_owned()))?;
+        return Ok(Cow::Borrowed(text.as_bytes()));
     }
     bytes_of(value).ok_or_else(|| {
         invalid_message(format!(
