@@ -94,6 +94,31 @@ impl BodyBatch {
         Some((headed.count, &self.header_bytes[start..headed.end]))
     }
 
+    /// `headers` for indices visited in ascending order: `cursor` (start it at 0) walks
+    /// the table instead of searching it for each message.
+    #[must_use]
+    pub fn headers_after(&self, index: usize, cursor: &mut usize) -> Option<(u32, &[u8])> {
+        if *cursor > 0
+            && self
+                .headed
+                .get(*cursor - 1)
+                .is_some_and(|h| h.index >= index)
+        {
+            return self.headers(index);
+        }
+        while self.headed.get(*cursor).is_some_and(|h| h.index < index) {
+            *cursor += 1;
+        }
+        let headed = *self.headed.get(*cursor).filter(|h| h.index == index)?;
+        let start = if *cursor == 0 {
+            0
+        } else {
+            self.headed[*cursor - 1].end
+        };
+        *cursor += 1;
+        Some((headed.count, &self.header_bytes[start..headed.end]))
+    }
+
     /// The names and values of message `index`'s headers, in the order they were given.
     pub fn header_pairs(&self, index: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
         unpack(self.headers(index).map_or(&[][..], |(_, packed)| packed))

@@ -280,9 +280,9 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         // A keyed batch goes to its key's shard; its lane sends no other batch meanwhile.
         let keyed = batch.keyed_shard;
         let to_shard = match keyed {
-            Some(shard) => {
-                in_flight.start_at(shard);
-                shard
+            Some(lane) => {
+                in_flight.start_at(lane);
+                lane
             }
             None => {
                 in_flight

@@ -16,6 +16,7 @@ pub fn key_shard(key: &[u8], shards: usize) -> usize {
 }
 
 /// "A Fast, Minimal Memory, Consistent Hash Algorithm" (Lamping, Veach 2014), as published.
+#[allow(clippy::cast_possible_wrap)] // `buckets` is at most `MAX_SHARDS`
 fn jump_hash(mut key: u64, buckets: usize) -> usize {
     let mut bucket: i64 = -1;
     let mut next: i64 = 0;

@@ -40,8 +40,9 @@ pub fn encode_batch(out: &mut Vec<u8>, stream: &str, batch: &BodyBatch, indices:
         return;
     }
     out.reserve(indices.len() * (40 + stream.len()) + batch.byte_len());
+    let mut cursor = 0;
     for &i in indices {
-        match batch.headers(i) {
+        match batch.headers_after(i, &mut cursor) {
             Some((count, packed)) => {
                 encode_xadd_with_headers(out, stream, batch.get(i), count, packed);
             }

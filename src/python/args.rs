@@ -6,6 +6,7 @@ use crate::wire::headers::PackedHeaders;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// Seconds as a float (finite, not negative) to a `Duration`.
@@ -67,21 +68,48 @@ pub fn key<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     })
 }
 
+thread_local! {
+    /// Reused by `with_headers`, so a message with headers allocates nothing of its own.
+    static SCRATCH: RefCell<PackedHeaders> = RefCell::default();
+}
+
+/// Runs `then` with the headers `value` gives, checked and packed (see `headers`) into a
+/// buffer this thread reuses.
+pub fn with_headers<R>(
+    value: Option<&Bound<'_, PyAny>>,
+    then: impl FnOnce(&PackedHeaders) -> PyResult<R>,
+) -> PyResult<R> {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut packed) => {
+            packed.clear();
+            pack_headers(value, &mut packed)?;
+            then(&packed)
+        }
+        // Re-entered (a signal handler that sends, while a send waits for room).
+        Err(_) => then(&headers(value)?),
+    })
+}
+
 /// Headers given as a mapping of names (`str`) to values (`bytes`, `bytearray` or `str`),
 /// checked and packed; `None` is no headers.
 pub fn headers(value: Option<&Bound<'_, PyAny>>) -> PyResult<PackedHeaders> {
     let mut packed = PackedHeaders::default();
+    pack_headers(value, &mut packed)?;
+    Ok(packed)
+}
+
+fn pack_headers(value: Option<&Bound<'_, PyAny>>, packed: &mut PackedHeaders) -> PyResult<()> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(packed);
+        return Ok(());
     };
     if let Ok(dict) = value.cast::<PyDict>() {
         for (name, value) in dict.iter() {
-            push_header(&mut packed, &name, &value)?;
+            push_header(packed, &name, &value)?;
         }
     } else if let Ok(mapping) = value.cast::<PyMapping>() {
         for item in mapping.items()?.iter() {
             let (name, value) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
-            push_header(&mut packed, &name, &value)?;
+            push_header(packed, &name, &value)?;
         }
     } else {
         return Err(invalid_header(format!(
@@ -89,7 +117,7 @@ pub fn headers(value: Option<&Bound<'_, PyAny>>) -> PyResult<PackedHeaders> {
             type_name(value)
         )));
     }
-    Ok(packed)
+    Ok(())
 }
 
 fn push_header(

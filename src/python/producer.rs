@@ -72,9 +72,10 @@ impl ProducerCorePy {
                 Offer::Full => self.send_when_room(py, || self.producer.offer(&body)),
             };
         }
-        let headers = Cow::Owned(args::headers(headers)?);
-        let message = self.outgoing(body, headers, key)?;
-        self.offer_or_wait(py, &message)
+        args::with_headers(headers, |packed| {
+            let message = self.outgoing(body, Cow::Borrowed(packed), key)?;
+            self.offer_or_wait(py, &message)
+        })
     }
 
     #[pyo3(signature = (messages, *, headers=None, keys=None))]
@@ -121,9 +122,11 @@ impl ProducerCorePy {
         headers: Option<&Bound<'_, PyAny>>,
         key: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let headers = Cow::Owned(args::headers(headers)?);
-        let outgoing = self.outgoing(body(message)?, headers, key)?;
-        self.try_offer(&outgoing)
+        let body = body(message)?;
+        args::with_headers(headers, |packed| {
+            let outgoing = self.outgoing(body, Cow::Borrowed(packed), key)?;
+            self.try_offer(&outgoing)
+        })
     }
 
     /// Queues messages from the front of `messages` while there is room; returns how many.

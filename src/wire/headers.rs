@@ -48,6 +48,13 @@ impl PackedHeaders {
         self.count == 0
     }
 
+    /// Forgets every header, keeping the allocation for the next message.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+        self.size = 0;
+    }
+
     /// How many headers.
     #[must_use]
     pub fn count(&self) -> u32 {
