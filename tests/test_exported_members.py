@@ -20,8 +20,10 @@ def test_public_names() -> None:
         "DeadLetteredError",
         "DeadLetters",
         "DeliveryError",
+        "DeliveryReport",
         "InternalError",
         "InvalidEntryError",
+        "InvalidHeaderError",
         "InvalidMessageError",
         "LocalCluster",
         "Message",
@@ -39,6 +41,7 @@ def test_public_names() -> None:
         "__version__",
         "inspect",
         "run_worker",
+        "shard_for_key",
         "shutdown_on_signals",
     ]
     assert ami.__all__ == sorted(ami.__all__)
@@ -55,3 +58,5 @@ def test_every_exception_is_an_ami_error() -> None:
     assert issubclass(ami.OperationTimeout, TimeoutError)
     assert issubclass(ami.ConnectError, ConnectionError)
     assert issubclass(ami.UnsupportedServerError, ami.ConnectError)
+    assert issubclass(ami.InvalidHeaderError, ValueError)
+    assert issubclass(ami.InvalidHeaderError, ami.InvalidMessageError)

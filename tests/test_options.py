@@ -30,6 +30,7 @@ DEFAULTS: dict[type, dict[str, Any]] = {
     ami.ProducerOptions: {
         **_ami.ProducerCore.defaults(),
         "on_error": None,
+        "on_delivery": None,
         "exit_timeout": _options.EXIT_TIMEOUT,
     },
     ami.ConsumerOptions: {**_ami.ConsumerCore.defaults(), "on_error": None},

@@ -4,7 +4,7 @@ Wire-compatible with the Go library kak-tus/ami: a queue written by one is read 
 other. The buffering, batching and shard fan-out run in a Rust core.
 """
 
-from ami._ami import Message, __version__
+from ami._ami import DeliveryReport, Message, __version__, shard_for_key
 from ami._async_consumer import AsyncConsumer
 from ami._async_producer import AsyncProducer
 from ami._consumer import Consumer
@@ -23,6 +23,7 @@ from ami.exceptions import (
     DeliveryError,
     InternalError,
     InvalidEntryError,
+    InvalidHeaderError,
     InvalidMessageError,
     MessageTooLargeError,
     OperationTimeout,
@@ -49,8 +50,10 @@ __all__ = [
     "DeadLetteredError",
     "DeadLetters",
     "DeliveryError",
+    "DeliveryReport",
     "InternalError",
     "InvalidEntryError",
+    "InvalidHeaderError",
     "InvalidMessageError",
     "LocalCluster",
     "Message",
@@ -68,5 +71,6 @@ __all__ = [
     "__version__",
     "inspect",
     "run_worker",
+    "shard_for_key",
     "shutdown_on_signals",
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ami import _ami
 from ami._async_client import AsyncClient
 from ami._options import ProducerOptions, refuse_unknown
-from ami._producer import Body, Producer
+from ami._producer import Body, Headers, Key, Producer
+from ami._reports import on_loop
 from ami.exceptions import OperationTimeout
 
 if sys.version_info >= (3, 11):
@@ -30,6 +31,9 @@ class AsyncProducer(AsyncClient[Producer]):
     GIL released; `send` on a buffer with room costs no thread hop. Use it as
     ``async with ami.AsyncProducer(...) as producer``, or call `start` first.
 
+    `on_delivery` runs on the event loop that called `start` (a coroutine function is
+    awaited), one report at a time, so it may resolve futures or touch loop state.
+
     Args:
         name: Queue name.
         **options: Any keys of `ProducerOptions`, as for `Producer`.
@@ -39,21 +43,50 @@ class AsyncProducer(AsyncClient[Producer]):
         # Values are checked by the sync client when `start` creates it.
         refuse_unknown("AsyncProducer", options, ProducerOptions.__optional_keys__)
         self.name = name
-        super().__init__("producer", lambda: Producer(name, **options))
+        self._options = options
+        super().__init__("producer", self._create)
 
-    async def send(self, body: Body) -> None:
+    def _create(self) -> Producer:
+        return Producer(self.name, **self._options)
+
+    async def start(self) -> AsyncProducer:
+        """Connects (in a worker thread). Called by ``async with``.
+
+        Raises:
+            ConfigError: An option is invalid.
+            ConnectError: The cluster could not be reached within `connect_timeout`.
+        """
+        handler = self._options.get("on_delivery")
+        if self._client is None and handler is not None:
+            self._options = {
+                **self._options,
+                "on_delivery": on_loop(asyncio.get_running_loop(), handler),
+            }
+        return await super().start()
+
+    async def send(
+        self, body: Body, *, headers: Headers | None = None, key: Key | None = None
+    ) -> None:
         """Queues one message; waits without blocking the loop while the buffer is full.
+        `headers` and `key` are as for `Producer.send`.
 
         Raises:
             OperationTimeout: The buffer stayed full for `send_timeout`.
         """
         core = self._started()._core
         waiting_since = time.monotonic()
-        while not core.try_send(body):
+        while not core.try_send(body, headers=headers, key=key):
             await _wait_for_space(core, waiting_since)
 
-    async def send_many(self, bodies: Iterable[Body]) -> int:
+    async def send_many(
+        self,
+        bodies: Iterable[Body],
+        *,
+        headers: Headers | Iterable[Headers | None] | None = None,
+        keys: Iterable[Key | None] | None = None,
+    ) -> int:
         """Queues many messages; waits without blocking the loop while the buffer is full.
+        `headers` and `keys` are as for `Producer.send_many`.
 
         Returns:
             How many messages were queued.
@@ -65,12 +98,23 @@ class AsyncProducer(AsyncClient[Producer]):
         core = self._started()._core
         pending = list(bodies)
         total = len(pending)
-        pending = pending[core.try_send_many(pending) :]
+        each_headers = None if headers is None or isinstance(headers, Mapping) else list(headers)
+        common = headers if isinstance(headers, Mapping) else None
+        each_key = None if keys is None else list(keys)
+
+        def send_from(start: int) -> int:
+            return core.try_send_many(
+                pending[start:],
+                headers=common if each_headers is None else each_headers[start:],
+                keys=None if each_key is None else each_key[start:],
+            )
+
+        done = send_from(0)
         waiting_since = time.monotonic()
-        while pending:
+        while done < total:
             await _wait_for_space(core, waiting_since)
-            if queued := core.try_send_many(pending):
-                pending = pending[queued:]
+            if queued := send_from(done):
+                done += queued
                 waiting_since = time.monotonic()
         return total
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Literal, TypedDict
 
 from ami._errors import ErrorHandler
+from ami._reports import DeliveryHandler
 
 Layout = Literal["go", "spread"]
 """Where a queue's shard streams sit in the cluster's hash slots (see `layout`)."""
@@ -163,6 +164,15 @@ class ProducerOptions(ClientOptions, total=False):
     load; this gives each a third. Shards on a crowded master then hold fewer messages
     each; consumers, Go ones included, read every shard either way. The grouping follows
     slot moves within about 10 seconds. Default: ``False``."""
+
+    on_delivery: DeliveryHandler | None
+    """Called with an `ami.DeliveryReport` for every batch written or failed: its
+    stream, each message's entry id (None for one that failed), why some failed, and,
+    when asked for, the messages' bodies and headers. One call per batch, from a thread
+    of the producer's (`AsyncProducer`: on its event loop), never one per message. Its
+    messages count as unwritten until it returns, so a slow handler fills the buffer and
+    makes `send` wait, and `flush` returns 0 only once every report was handled. What
+    it raises is logged. Default: ``None`` (no reports, no ids kept)."""
 
     exit_timeout: float
     """Seconds the interpreter's exit waits for the messages of a producer that was never

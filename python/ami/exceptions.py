@@ -5,7 +5,8 @@ Every exception derives from `AmiError`; where a builtin fits, it is a base too,
 
     AmiError
     ├── ConfigError            (also ValueError)       an option or argument is invalid
-    ├── InvalidMessageError    (also TypeError)        a body that is not bytes or str
+    ├── InvalidMessageError    (also TypeError)        a body or key that is not bytes or str
+    │   └── InvalidHeaderError (also ValueError)       headers of a wrong type, name or value
     ├── MessageTooLargeError   (also ValueError)       a body over max_message_bytes
     ├── ConnectError           (also ConnectionError)  the cluster could not be reached
     │   └── UnsupportedServerError                     a server older than Redis 6.2
@@ -33,6 +34,7 @@ __all__ = [
     "DeliveryError",
     "InternalError",
     "InvalidEntryError",
+    "InvalidHeaderError",
     "InvalidMessageError",
     "MessageTooLargeError",
     "OperationTimeout",
@@ -67,7 +69,16 @@ class ConfigError(AmiError, ValueError):
 
 
 class InvalidMessageError(AmiError, TypeError):
-    """A message body is neither bytes, bytearray nor str."""
+    """A message body (or key) is neither bytes, bytearray nor str."""
+
+
+class InvalidHeaderError(InvalidMessageError, ValueError):
+    """Headers that cannot be sent: not a mapping, a name that is not a `str` or is empty,
+    longer than 255 bytes of UTF-8 or holds a control character, or a value that is not
+    bytes, bytearray or str. Nothing of the message was buffered.
+
+    Both a `ValueError` and, as every `InvalidMessageError`, a `TypeError`.
+    """
 
 
 class MessageTooLargeError(AmiError, ValueError):

@@ -4,6 +4,7 @@
 use super::replies::{entries, number, text};
 use super::Admin;
 use crate::error::Result;
+use crate::wire::headers::{header_name, Headers};
 use redis::Value;
 
 const REPLAY_SCRIPT: &str = include_str!("replay.lua");
@@ -21,6 +22,8 @@ pub struct DeadLetter {
     pub deliveries: u64,
     pub original_id: String,
     pub original_stream: String,
+    /// The headers the message had (fields `h:NAME`).
+    pub headers: Headers,
 }
 
 impl Admin {
@@ -139,6 +142,7 @@ impl Admin {
             deliveries: 0,
             original_id: String::new(),
             original_stream: self.stream(shard),
+            headers: Headers::new(),
         };
         // The first of a repeated field counts, as for `m` in the queue's own entries.
         let mut seen = Vec::new();
@@ -154,7 +158,12 @@ impl Admin {
                 "stream" => {
                     letter.original_stream = text(&value).unwrap_or(letter.original_stream);
                 }
-                _ => {}
+                field => {
+                    if let Some(header) = header_name(field.as_bytes()) {
+                        let header = String::from_utf8_lossy(header).into_owned();
+                        letter.headers.push((header, bytes(value)));
+                    }
+                }
             }
             seen.push(name);
         }

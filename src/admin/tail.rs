@@ -4,6 +4,7 @@
 use super::replies::entries;
 use super::Admin;
 use crate::error::Result;
+use crate::wire::headers::{header_name, Headers};
 use crate::wire::stream_id::StreamId;
 use redis::Value;
 
@@ -12,6 +13,7 @@ pub struct TailEntry {
     pub shard: usize,
     pub id: StreamId,
     pub body: Option<Vec<u8>>,
+    pub headers: Headers,
 }
 
 impl Admin {
@@ -70,17 +72,23 @@ fn parse(shard: usize, reply: Value) -> Vec<TailEntry> {
     entries(reply)
         .into_iter()
         .filter_map(|(id, fields)| {
-            let body = fields
-                .into_iter()
-                .find(|(name, _)| name == "m")
-                .and_then(|(_, value)| match value {
-                    Value::BulkString(body) => Some(body),
-                    _ => None,
-                });
+            let mut body = None;
+            let mut headers = Headers::new();
+            for (name, value) in fields {
+                let Value::BulkString(value) = value else {
+                    continue;
+                };
+                if name == "m" {
+                    body.get_or_insert(value);
+                } else if let Some(header) = header_name(name.as_bytes()) {
+                    headers.push((String::from_utf8_lossy(header).into_owned(), value));
+                }
+            }
             Some(TailEntry {
                 shard,
                 id: StreamId::parse(&id)?,
                 body,
+                headers,
             })
         })
         .collect()

@@ -226,7 +226,7 @@ impl Claimer {
             .into_iter()
             .zip(found)
             .filter(|(_, found)| matches!(found, Value::Array(entries) if entries.is_empty()))
-            .map(|(id, _)| Entry { id, body: None })
+            .map(|(id, _)| Entry::without_body(id))
             .collect())
     }
 }

@@ -2,6 +2,7 @@
 //! report back to the consumer.
 
 use crate::error::Error;
+use crate::wire::headers::Headers;
 
 /// A message handed to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +10,8 @@ pub struct Delivery {
     pub shard: usize,
     pub id: String,
     pub body: Vec<u8>,
+    /// Its headers; empty, and unallocated, for most messages.
+    pub headers: Headers,
     /// How many times the entry has been delivered, this time included.
     pub deliveries: u64,
     pub place: Place,

@@ -5,6 +5,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::retry::script_refused;
 use crate::consumer::delivery::{Delivery, Place, ReaderEvents};
 use crate::error::Error;
+use crate::wire::headers::{Headers, PREFIX};
 use crate::wire::reply::Entry;
 use redis::Value;
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ impl Triage {
                         shard: self.shard,
                         id: entry.id,
                         body,
+                        headers: entry.headers,
                         deliveries: 1,
                         place: Place {
                             run,
@@ -87,14 +89,20 @@ impl Triage {
         events: &dyn ReaderEvents,
     ) -> Vec<Delivery> {
         let mut batch = Vec::with_capacity(entries.size_hint().0);
-        for (Entry { id, body }, deliveries) in entries {
+        for (Entry { id, body, headers }, deliveries) in entries {
             match body {
                 None => events.invalid_entry(self.shard, id),
                 Some(body) if self.max_deliveries.is_some_and(|max| deliveries > max) => {
                     // The server counted this read too, but it is refused: the
                     // application got the entry one time less.
                     let delivered = deliveries - 1;
-                    match self.dead_letter(connection, &id, &body, delivered).await {
+                    let letter = Letter {
+                        id: &id,
+                        body: &body,
+                        headers: &headers,
+                        deliveries: delivered,
+                    };
+                    match self.dead_letter(connection, &letter).await {
                         Ok(()) => events.dead_lettered(self.shard, id, delivered),
                         Err(e) => events.error(e),
                     }
@@ -103,6 +111,7 @@ impl Triage {
                     shard: self.shard,
                     id,
                     body,
+                    headers,
                     deliveries,
                     place: Place::default(),
                 }),
@@ -141,9 +150,7 @@ impl Triage {
     async fn dead_letter(
         &self,
         connection: &mut Connection,
-        id: &str,
-        body: &[u8],
-        deliveries: u64,
+        letter: &Letter<'_>,
     ) -> Result<(), Error> {
         let mut script = redis::cmd("EVAL");
         script
@@ -152,53 +159,49 @@ impl Triage {
             .arg(&self.stream)
             .arg(&self.dead_letters)
             .arg(&self.group)
-            .arg(id);
+            .arg(letter.id);
         let moved: redis::RedisResult<Value> = self
-            .with_fields(script, id, body, deliveries)
+            .with_fields(script, letter)
             .query_async(connection)
             .await;
         match moved {
             Ok(_) => Ok(()),
             Err(e) if script_refused(e.code().unwrap_or_default(), &e.to_string()) => {
-                self.dead_letter_in_steps(connection, id, body, deliveries)
-                    .await
+                self.dead_letter_in_steps(connection, letter).await
             }
             Err(e) => Err(self.error("XADD", &e)),
         }
     }
 
     /// `cmd` followed by a dead letter's fields: the body as `m`, then why, how often it
-    /// was delivered, and where it came from.
-    fn with_fields(
-        &self,
-        mut cmd: redis::Cmd,
-        id: &str,
-        body: &[u8],
-        deliveries: u64,
-    ) -> redis::Cmd {
+    /// was delivered, and where it came from, then its headers as they were (`h:NAME`),
+    /// so a replay gives them back.
+    fn with_fields(&self, mut cmd: redis::Cmd, letter: &Letter<'_>) -> redis::Cmd {
         cmd.arg("m")
-            .arg(body)
+            .arg(letter.body)
             .arg("reason")
             .arg(REASON)
             .arg("deliveries")
-            .arg(deliveries)
+            .arg(letter.deliveries)
             .arg("id")
-            .arg(id)
+            .arg(letter.id)
             .arg("stream")
             .arg(&self.stream);
+        for (name, value) in letter.headers {
+            cmd.arg([PREFIX, name.as_bytes()].concat()).arg(value);
+        }
         cmd
     }
 
     async fn dead_letter_in_steps(
         &self,
         connection: &mut Connection,
-        id: &str,
-        body: &[u8],
-        deliveries: u64,
+        letter: &Letter<'_>,
     ) -> Result<(), Error> {
+        let id = letter.id;
         let mut add = redis::cmd("XADD");
         add.arg(&self.dead_letters).arg("*");
-        self.with_fields(add, id, body, deliveries)
+        self.with_fields(add, letter)
             .query_async::<Value>(connection)
             .await
             .map_err(|e| self.error("XADD", &e))?;
@@ -220,6 +223,14 @@ impl Triage {
     pub fn error(&self, command: &'static str, error: &redis::RedisError) -> Error {
         Error::server(command, self.stream.clone(), error)
     }
+}
+
+/// An entry on its way to the dead-letter stream.
+struct Letter<'a> {
+    id: &'a str,
+    body: &'a [u8],
+    headers: &'a Headers,
+    deliveries: u64,
 }
 
 /// One row of an extended `XPENDING` reply.

@@ -66,12 +66,13 @@ impl DirectWrites {
     }
 
     /// Sends the `count` commands `encode` writes to the master of `stream` and waits up
-    /// to `timeout` for their replies. A MOVED that refused every command is followed
-    /// once; other refusals are the caller's to sort.
+    /// to `timeout` for their replies (keeping the ids they hold when `ids`). A MOVED that
+    /// refused every command is followed once; other refusals are the caller's to sort.
     pub async fn write(
         &self,
         stream: &str,
         count: usize,
+        ids: bool,
         timeout: Duration,
         encode: impl Fn(&mut Vec<u8>),
     ) -> DirectWrite {
@@ -90,7 +91,8 @@ impl DirectWrites {
                 self.rest(stream);
                 return DirectWrite::Unavailable;
             };
-            let replies = match tokio::time::timeout(timeout, link.send(count, &encode)).await {
+            let replies = match tokio::time::timeout(timeout, link.send(count, ids, &encode)).await
+            {
                 Ok(Ok(replies)) => replies,
                 Ok(Err(error)) => {
                     self.close(&address, &link).await;

@@ -70,6 +70,17 @@ impl InFlight {
         }
     }
 
+    /// Takes a place on `shard` without waiting, full or not: for a keyed batch, which
+    /// can go nowhere else and of which its shard has at most one in flight.
+    pub fn start_at(&self, shard: usize) {
+        let mut shards = self.shards.lock();
+        let load = &mut shards[shard];
+        load.batches += 1;
+        if load.batches >= self.limit && load.full_since.is_none() {
+            load.full_since = Some(Instant::now());
+        }
+    }
+
     pub fn finish(&self, shard: usize) {
         let mut shards = self.shards.lock();
         shards[shard].batches -= 1;

@@ -1,5 +1,6 @@
 //! The producer: bodies go into the outbox, a writer task turns them into pipelined
-//! XADD batches, one shard stream per batch, round-robin.
+//! XADD batches, one shard stream per batch, round-robin (or, for keyed messages, the
+//! shard of their key).
 //!
 //! Batching costs nothing when idle: a message that finds no batch in flight is
 //! written at once. Batches form only behind writes in flight, and a partial one waits
@@ -10,6 +11,7 @@ pub mod direct_write;
 pub mod in_flight;
 pub mod outbox;
 pub mod placement;
+pub mod reports;
 pub mod write_link;
 pub mod writer;
 
@@ -26,11 +28,13 @@ use crate::producer::batch::BodyBatch;
 use crate::producer::direct_write::DirectWrites;
 use crate::producer::in_flight::InFlight;
 use crate::producer::outbox::{Limits, Offer, Outbox, Take};
-use crate::producer::placement::Placement;
+use crate::producer::placement::{key_shard, Placement};
+use crate::producer::reports::{Report, Reports};
 use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
 use crate::stats::ProducerCounters;
 use crate::supervise::{supervised, Fault};
+use crate::wire::headers::PackedHeaders;
 use crate::wire::naming::QueueKeys;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -53,11 +57,14 @@ struct Shared {
     nodes: Arc<Nodes>,
     /// Writes on connections of their own when the seeds allow it (see `direct_write`).
     direct: Option<DirectWrites>,
+    /// Delivery reports, when the application asked for them.
+    reports: Option<Reports>,
 }
 
 impl Producer {
     /// Connects, creates the groups if asked, and starts the writer. Blocks until ready.
-    pub fn start(options: ProducerOptions) -> Result<Self> {
+    /// With `reports`, every batch written or failed is reported (see `reports`).
+    pub fn start(options: ProducerOptions, reports: bool) -> Result<Self> {
         options.validate()?;
         let keys = options.keys();
         let streams = keys.streams();
@@ -103,6 +110,7 @@ impl Producer {
             fault: Fault::default(),
             nodes,
             direct,
+            reports: reports.then(Reports::default),
         });
         spawn_record_watch(&shared, connection.clone(), keys);
         let writer = run_writer(Arc::clone(&shared), connection);
@@ -123,6 +131,60 @@ impl Producer {
             });
         }
         Ok(())
+    }
+
+    /// Refuses a message whose body and headers (names and values) together are over
+    /// `max_message_bytes`.
+    pub fn check_message_size(&self, body: &[u8], headers: &PackedHeaders) -> Result<()> {
+        let limit = self.shared.options.max_message_bytes;
+        let size = body.len() + headers.size();
+        if size > limit {
+            return Err(Error::MessageTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// The shard a message with `key` goes to.
+    #[must_use]
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        key_shard(key, self.shared.streams.len())
+    }
+
+    /// Accepts one message with headers (maybe none) and, for a keyed one, its key's
+    /// shard, if the buffer has room.
+    pub fn offer_message(
+        &self,
+        body: &[u8],
+        headers: &PackedHeaders,
+        shard: Option<usize>,
+    ) -> Offer {
+        let offer = self.shared.outbox.offer_message(body, headers, shard);
+        if offer == Offer::Accepted {
+            self.shared.counters.accepted.add(1);
+        }
+        offer
+    }
+
+    /// Delivery reports handed out since the last call, up to `timeout` for one; `None`
+    /// once none will come (or none were asked for).
+    pub fn wait_reports(&self, timeout: Duration) -> Option<Vec<Report>> {
+        self.shared.reports.as_ref()?.wait(timeout)
+    }
+
+    /// The reports handed out were handled: their messages are settled.
+    pub fn reports_handled(&self) {
+        if let Some(reports) = &self.shared.reports {
+            let (messages, bytes) = reports.handled();
+            if messages > 0 {
+                self.shared.outbox.settle(messages, bytes);
+            }
+        }
+    }
+
+    /// Names of the shard streams, by shard.
+    #[must_use]
+    pub fn streams(&self) -> &[String] {
+        &self.shared.streams
     }
 
     /// Accepts one body if the buffer has room.
@@ -214,9 +276,19 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let Some(batch) = next_batch(&shared, idle, &written).await else {
             break;
         };
-        let to_shard = in_flight
-            .start_on(|| shared.placement.lock().next_shard())
-            .await;
+        // A keyed batch goes to its key's shard; its lane sends no other batch meanwhile.
+        let keyed = batch.keyed_shard;
+        let to_shard = match keyed {
+            Some(lane) => {
+                in_flight.start_at(lane);
+                lane
+            }
+            None => {
+                in_flight
+                    .start_on(|| shared.placement.lock().next_shard())
+                    .await
+            }
+        };
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
         let task_in_flight = Arc::clone(&in_flight);
@@ -229,6 +301,9 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
             })
             .await;
             task_in_flight.finish(to_shard);
+            if let Some(shard) = keyed {
+                task_shared.outbox.lane_done(shard);
+            }
             drop(permit);
             task_written.notify_one();
         });
@@ -243,6 +318,9 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     }
     // Wait for the batches still in flight before the connection is dropped.
     let _ = permits.acquire_many(max_in_flight as u32).await;
+    if let Some(reports) = &shared.reports {
+        reports.close();
+    }
     shared.notices.close();
 }
 
@@ -253,8 +331,11 @@ impl Shared {
         self.notices.report(error.clone());
         self.fault.set(error.clone());
         self.outbox.close();
-        while let Take::Batch(batch) = self.outbox.take(true) {
+        for batch in self.outbox.drain() {
             self.batch_died((batch.len(), batch.byte_len()), error);
+        }
+        if let Some(reports) = &self.reports {
+            reports.close();
         }
         self.notices.close();
     }
@@ -348,14 +429,26 @@ async fn write_and_settle(
             producer.options.wait_replicas,
             producer.options.wait_timeout,
         )),
+        ids: producer.reports.is_some(),
     }
     .write(&batch)
     .await;
     counters.confirmed.add(written.confirmed as u64);
     counters.failed.add(written.failed as u64);
     counters.in_flight_batches.sub(1);
-    if let Some(error) = written.error.filter(|_| written.failed > 0) {
-        producer.notices.undelivered(written.failed as u64, &error);
+    let error = written.error.filter(|_| written.failed > 0);
+    if let Some(error) = &error {
+        producer.notices.undelivered(written.failed as u64, error);
     }
-    producer.outbox.settle(batch.len(), batch.byte_len());
+    match (&producer.reports, written.ids) {
+        // Settled once the application handled the report.
+        (Some(reports), Some(ids)) => reports.push(Report {
+            shard,
+            batch,
+            ids,
+            failed: written.failed,
+            error,
+        }),
+        _ => producer.outbox.settle(batch.len(), batch.byte_len()),
+    }
 }

@@ -1,7 +1,13 @@
 //! The producer's bounded buffer: Python threads append bodies, the writer task takes
 //! batches, and everything counts as unconfirmed until written or failed.
+//!
+//! Messages without a key fill one batch that goes to whichever shard the placement
+//! picks. Keyed messages wait in a lane per shard, and a lane hands out its next batch
+//! only once the one before is written or failed, so a key's messages reach its shard in
+//! the order they were sent, retries included.
 
 use crate::producer::batch::BodyBatch;
+use crate::wire::headers::PackedHeaders;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -55,10 +61,26 @@ struct State {
     full: VecDeque<BodyBatch>,
     /// Messages in `filling` and `full`: accepted, not yet taken by the writer.
     queued: usize,
+    /// One lane per shard for keyed messages; none until the first keyed message.
+    lanes: Vec<Lane>,
+    /// Messages waiting in the lanes.
+    lanes_queued: usize,
+    /// Where the next look for a batch starts: the lanes by shard, then the unkeyed
+    /// batches, in turn, so neither kind can starve the other.
+    next_source: usize,
     unconfirmed_messages: usize,
     unconfirmed_bytes: usize,
     hurry: bool,
     closed: bool,
+}
+
+/// The keyed messages of one shard.
+#[derive(Default)]
+struct Lane {
+    filling: BodyBatch,
+    full: VecDeque<BodyBatch>,
+    /// A batch of this lane is being written: the next one waits for it.
+    busy: bool,
 }
 
 impl State {
@@ -68,6 +90,10 @@ impl State {
             || (self.unconfirmed_messages < limits.messages
                 && self.unconfirmed_bytes + body_len <= limits.bytes)
     }
+}
+
+fn is_full(batch: &BodyBatch, limits: &Limits) -> bool {
+    batch.len() >= limits.batch || batch.byte_len() >= limits.batch_bytes
 }
 
 impl Outbox {
@@ -109,6 +135,80 @@ impl Outbox {
         Offer::Accepted
     }
 
+    /// Appends one message with headers (maybe none), bound for shard `lane` when it has
+    /// a key, if there is room.
+    pub fn offer_message(
+        &self,
+        body: &[u8],
+        headers: &PackedHeaders,
+        lane: Option<usize>,
+    ) -> Offer {
+        let Some(shard) = lane else {
+            if headers.is_empty() {
+                return self.offer(body);
+            }
+            return self.offer_headed(body, headers);
+        };
+        let size = body.len() + headers.packed().len();
+        let mut state = self.state.lock();
+        if state.closed {
+            return Offer::Closed;
+        }
+        if !state.has_room(&self.limits, size) {
+            return Offer::Full;
+        }
+        if state.lanes.is_empty() {
+            state
+                .lanes
+                .resize_with(self.limits.shards.max(1), Lane::default);
+        }
+        let lane = &mut state.lanes[shard];
+        let was_empty = lane.filling.is_empty();
+        lane.filling.keyed_shard = Some(shard);
+        lane.filling.push_with_headers(body, headers);
+        let full = is_full(&lane.filling, &self.limits);
+        if full {
+            let batch = std::mem::take(&mut lane.filling);
+            lane.full.push_back(batch);
+        }
+        let wake = (full || was_empty) && !lane.busy;
+        state.lanes_queued += 1;
+        state.unconfirmed_messages += 1;
+        state.unconfirmed_bytes += size;
+        drop(state);
+        if wake {
+            self.wake.notify_one();
+        }
+        Offer::Accepted
+    }
+
+    /// `offer` of a message without a key but with headers.
+    fn offer_headed(&self, body: &[u8], headers: &PackedHeaders) -> Offer {
+        let size = body.len() + headers.packed().len();
+        let mut state = self.state.lock();
+        if state.closed {
+            return Offer::Closed;
+        }
+        if !state.has_room(&self.limits, size) {
+            return Offer::Full;
+        }
+        let was_empty = state.filling.is_empty();
+        state.filling.push_with_headers(body, headers);
+        state.queued += 1;
+        state.unconfirmed_messages += 1;
+        state.unconfirmed_bytes += size;
+        if is_full(&state.filling, &self.limits) {
+            let batch = std::mem::take(&mut state.filling);
+            state.full.push_back(batch);
+            drop(state);
+            self.wake.notify_one();
+        } else if was_empty {
+            drop(state);
+            self.wake.notify_one();
+        }
+        Offer::Accepted
+    }
+
     /// Blocks up to `timeout` until some messages settle or the outbox closes.
     pub fn wait_for_space(&self, timeout: Duration) {
         let mut state = self.state.lock();
@@ -122,13 +222,108 @@ impl Outbox {
     /// A burst is spread over the shards: while more is queued than a batch per shard, a
     /// batch is cut to an equal share of it (at least `SMALLEST_SPREAD_BATCH`), so one
     /// shard does not take a whole burst. The rest is due at once, as a full batch.
+    ///
+    /// Keyed lanes take turns with the unkeyed batches; a lane whose last batch is still
+    /// being written is passed over until `lane_done`.
     pub fn take(&self, linger_over: bool) -> Take {
         let mut state = self.state.lock();
+        if state.lanes.is_empty() {
+            return self.take_unkeyed(&mut state, linger_over);
+        }
+        let sources = state.lanes.len() + 1;
+        let unkeyed = state.lanes.len();
+        let start = state.next_source;
+        let eager = linger_over || state.hurry || state.closed;
+        let mut lingering = false;
+        // Full batches first, then partial ones once they are due.
+        for partial in [false, true] {
+            for step in 0..sources {
+                let source = (start + step) % sources;
+                if source == unkeyed {
+                    let ready = if partial {
+                        !state.filling.is_empty()
+                    } else {
+                        !state.full.is_empty()
+                    };
+                    if !ready {
+                        continue;
+                    }
+                    if partial && !eager {
+                        lingering = true;
+                        continue;
+                    }
+                    state.next_source = (source + 1) % sources;
+                    return self.take_unkeyed(&mut state, true);
+                }
+                let lane = &mut state.lanes[source];
+                if lane.busy {
+                    continue;
+                }
+                let batch = if partial {
+                    if lane.filling.is_empty() {
+                        continue;
+                    }
+                    if !eager {
+                        lingering = true;
+                        continue;
+                    }
+                    std::mem::take(&mut lane.filling)
+                } else {
+                    match lane.full.pop_front() {
+                        Some(batch) => batch,
+                        None => continue,
+                    }
+                };
+                lane.busy = true;
+                state.lanes_queued -= batch.len();
+                state.next_source = (source + 1) % sources;
+                return Take::Batch(batch);
+            }
+        }
+        if lingering {
+            return Take::Linger;
+        }
+        state.hurry = false;
+        if state.closed && state.queued == 0 && state.lanes_queued == 0 {
+            Take::Done
+        } else {
+            Take::Empty
+        }
+    }
+
+    /// A batch of the lane of `shard` was written or failed: its next one may go.
+    pub fn lane_done(&self, shard: usize) {
+        let mut state = self.state.lock();
+        if let Some(lane) = state.lanes.get_mut(shard) {
+            lane.busy = false;
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Everything still queued, lanes included, for a writer that died.
+    pub fn drain(&self) -> Vec<BodyBatch> {
+        let mut state = self.state.lock();
+        let state = &mut *state;
+        let mut batches: Vec<BodyBatch> = state.full.drain(..).collect();
+        batches.push(std::mem::take(&mut state.filling));
+        for lane in &mut state.lanes {
+            batches.extend(lane.full.drain(..));
+            batches.push(std::mem::take(&mut lane.filling));
+        }
+        state.queued = 0;
+        state.lanes_queued = 0;
+        batches.retain(|batch| !batch.is_empty());
+        batches
+    }
+
+    /// `take` of the unkeyed batches alone.
+    fn take_unkeyed(&self, state: &mut State, linger_over: bool) -> Take {
         let mut batch = if let Some(batch) = state.full.pop_front() {
             batch
         } else if state.filling.is_empty() {
             state.hurry = false;
-            return if state.closed {
+            return if state.closed && state.lanes_queued == 0 {
                 Take::Done
             } else {
                 Take::Empty
@@ -252,6 +447,85 @@ mod tests {
         outbox.settle(1, 1);
         assert_eq!(outbox.offer(b"c"), Offer::Accepted);
         assert_eq!(outbox.unconfirmed(), (2, 2));
+    }
+
+    fn keyed_outbox(batch: usize) -> Outbox {
+        Outbox::new(Limits {
+            messages: 100,
+            bytes: 1 << 20,
+            batch,
+            batch_bytes: 1 << 20,
+            shards: 3,
+        })
+    }
+
+    fn keyed(outbox: &Outbox, body: &[u8], shard: usize) {
+        let offered = outbox.offer_message(body, &PackedHeaders::default(), Some(shard));
+        assert_eq!(offered, Offer::Accepted);
+    }
+
+    fn taken(take: Take) -> (Option<usize>, Vec<Vec<u8>>) {
+        let Take::Batch(batch) = take else {
+            panic!("a batch, not {take:?}");
+        };
+        (
+            batch.keyed_shard,
+            batch.iter().map(<[u8]>::to_vec).collect(),
+        )
+    }
+
+    #[test]
+    fn a_lane_waits_for_its_batch_in_flight() {
+        let outbox = keyed_outbox(2);
+        for body in [b"a", b"b", b"c"] {
+            keyed(&outbox, body, 1);
+        }
+        assert_eq!(
+            taken(outbox.take(false)),
+            (Some(1), vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        // "c" waits behind the batch in flight, however due it is.
+        assert!(matches!(outbox.take(true), Take::Empty));
+        keyed(&outbox, b"x", 2);
+        assert_eq!(taken(outbox.take(true)), (Some(2), vec![b"x".to_vec()]));
+        outbox.lane_done(1);
+        assert!(matches!(outbox.take(false), Take::Linger));
+        assert_eq!(taken(outbox.take(true)), (Some(1), vec![b"c".to_vec()]));
+    }
+
+    #[test]
+    fn lanes_and_unkeyed_batches_take_turns() {
+        let outbox = keyed_outbox(1);
+        for _ in 0..3 {
+            outbox.offer(b"u");
+            keyed(&outbox, b"k", 0);
+        }
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            let (shard, _) = taken(outbox.take(false));
+            kinds.push(shard);
+            if let Some(shard) = shard {
+                outbox.lane_done(shard);
+            }
+        }
+        assert_eq!(kinds, [Some(0), None, Some(0), None]);
+    }
+
+    #[test]
+    fn closing_waits_for_the_lanes_and_a_dead_writer_drains_them() {
+        let outbox = keyed_outbox(1);
+        keyed(&outbox, b"a", 0);
+        keyed(&outbox, b"b", 0);
+        outbox.close();
+        assert_eq!(taken(outbox.take(false)).1, [b"a".to_vec()]);
+        assert!(
+            matches!(outbox.take(false), Take::Empty),
+            "b is still queued"
+        );
+        let drained = outbox.drain();
+        assert_eq!(drained.iter().map(BodyBatch::len).sum::<usize>(), 1);
+        outbox.lane_done(0);
+        assert!(matches!(outbox.take(false), Take::Done));
     }
 
     #[test]

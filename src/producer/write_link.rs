@@ -28,9 +28,11 @@ struct Sending {
     awaiting: mpsc::UnboundedSender<Awaiting>,
 }
 
-/// A request on the wire: how many replies it gets, and who waits for them.
+/// A request on the wire: how many replies it gets, whether to keep their ids, and who
+/// waits for them.
 struct Awaiting {
     count: usize,
+    ids: bool,
     replies: oneshot::Sender<io::Result<PipelineReplies>>,
 }
 
@@ -46,7 +48,7 @@ impl Link {
             command.arg(password);
             socket.write_all(&command.get_packed_command()).await?;
             let mut input = Vec::new();
-            let replies = read_replies(&mut socket, &mut input, 1).await?;
+            let replies = read_replies(&mut socket, &mut input, 1, false).await?;
             if !replies.errors.is_empty() {
                 return Err(io::ErrorKind::PermissionDenied.into());
             }
@@ -67,10 +69,12 @@ impl Link {
     }
 
     /// Writes the `count` commands `encode` puts in the buffer and waits for their
-    /// replies. A write abandoned midway breaks the connection off.
+    /// replies (keeping the ids they hold when `ids`). A write abandoned midway breaks the
+    /// connection off.
     pub async fn send(
         &self,
         count: usize,
+        ids: bool,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> io::Result<PipelineReplies> {
         let replies = {
@@ -89,6 +93,7 @@ impl Link {
             let (sender, replies) = oneshot::channel();
             let sent = awaiting.send(Awaiting {
                 count,
+                ids,
                 replies: sender,
             });
             if sent.is_err() {
@@ -139,7 +144,7 @@ async fn hand_out_replies(
 ) {
     let mut input = Vec::with_capacity(2 * READ_CHUNK);
     while let Some(waiter) = waiters.recv().await {
-        let replies = read_replies(&mut socket, &mut input, waiter.count).await;
+        let replies = read_replies(&mut socket, &mut input, waiter.count, waiter.ids).await;
         let failed = replies.is_err();
         let _ = waiter.replies.send(replies);
         if failed {
@@ -154,8 +159,9 @@ async fn read_replies(
     socket: &mut (impl AsyncReadExt + Unpin),
     input: &mut Vec<u8>,
     count: usize,
+    ids: bool,
 ) -> io::Result<PipelineReplies> {
-    let mut replies = PipelineReplies::default();
+    let mut replies = PipelineReplies::capturing(ids);
     loop {
         let used = replies
             .scan(input, count)

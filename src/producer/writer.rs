@@ -6,23 +6,49 @@ use crate::error::Error;
 use crate::producer::batch::BodyBatch;
 use crate::producer::direct_write::{DirectWrite, DirectWrites};
 use crate::stats::ProducerCounters;
+use crate::wire::headers::PREFIX;
 use crate::wire::pipeline_replies::{error_parts, PipelineReplies};
-use crate::wire::xadd_encoding::{encode_wait, encode_xadds};
+use crate::wire::stream_id::StreamId;
+use crate::wire::xadd_encoding::{encode_wait, encode_xadd_with_headers, encode_xadds};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The XADD of each body in `indices`, as one pipeline for `stream`.
+/// The XADD of each body in `indices`, as one pipeline for `stream`: field `m`, then a
+/// field `h:NAME` per header.
 #[must_use]
 pub fn xadd_pipeline(stream: &str, batch: &BodyBatch, indices: &[usize]) -> redis::Pipeline {
     let mut pipe = redis::Pipeline::with_capacity(indices.len());
     for &i in indices {
-        pipe.cmd("XADD")
+        let command = pipe
+            .cmd("XADD")
             .arg(stream)
             .arg("*")
             .arg("m")
             .arg(batch.get(i));
+        for (name, value) in batch.header_pairs(i) {
+            command.arg([PREFIX, name].concat()).arg(value);
+        }
     }
     pipe
+}
+
+/// Appends the XADDs of `indices` to `out`, as the direct path sends them.
+pub fn encode_batch(out: &mut Vec<u8>, stream: &str, batch: &BodyBatch, indices: &[usize]) {
+    if !batch.has_headers() {
+        let bodies = indices.iter().map(|&i| batch.get(i));
+        encode_xadds(out, stream, bodies, batch.byte_len());
+        return;
+    }
+    out.reserve(indices.len() * (40 + stream.len()) + batch.byte_len());
+    let mut cursor = 0;
+    for &i in indices {
+        match batch.headers_after(i, &mut cursor) {
+            Some((count, packed)) => {
+                encode_xadd_with_headers(out, stream, batch.get(i), count, packed);
+            }
+            None => encode_xadds(out, stream, std::iter::once(batch.get(i)), 0),
+        }
+    }
 }
 
 /// The outcome of writing a batch: how many made it, and why the rest did not.
@@ -31,6 +57,8 @@ pub struct Written {
     pub confirmed: usize,
     pub failed: usize,
     pub error: Option<Error>,
+    /// With `BatchWriter::ids`, each message's entry id; `None` for those that failed.
+    pub ids: Option<Vec<Option<StreamId>>>,
 }
 
 pub struct BatchWriter<'a> {
@@ -47,6 +75,8 @@ pub struct BatchWriter<'a> {
     /// `WAIT replicas timeout` after the XADDs: a batch counts as written only once
     /// that many replicas have it.
     pub wait: Option<(usize, Duration)>,
+    /// Keep the entry id of every message written, for delivery reports.
+    pub ids: bool,
 }
 
 impl BatchWriter<'_> {
@@ -58,31 +88,45 @@ impl BatchWriter<'_> {
         let mut failed = 0;
         let mut first_error = None;
         let mut backoff = Backoff::default();
+        let mut ids = self.ids.then(|| vec![None; batch.len()]);
         loop {
             let outcome = match self.attempt(batch, &remaining).await {
-                Ok(replies) => match self.short_of_replicas(&replies, remaining.len()) {
-                    Some(error) => Outcome::whole(remaining, Disposition::Retry, error),
-                    None => self.sort_replies(&remaining, &replies),
-                },
+                Ok(replies) => {
+                    if let (Some(ids), Some(written)) = (&mut ids, &replies.ids) {
+                        for &(position, id) in written {
+                            if let Some(&index) = remaining.get(position) {
+                                ids[index] = Some(id);
+                            }
+                        }
+                    }
+                    match self.short_of_replicas(&replies, remaining.len()) {
+                        Some(error) => Outcome::whole(remaining, Disposition::Retry, error),
+                        None => self.sort_replies(&remaining, &replies),
+                    }
+                }
                 Err((disposition, error)) => Outcome::whole(remaining, disposition, error),
             };
-            failed += outcome.fatal;
+            failed += outcome.fatal.len();
+            forget(&mut ids, &outcome.fatal);
             first_error = first_error.or(outcome.fatal_error);
             let Some(retry_error) = outcome.retry_error else {
                 return Written {
                     confirmed: batch.len() - failed,
                     failed,
                     error: first_error,
+                    ids,
                 };
             };
             let delay = backoff.next_delay();
             if Instant::now() + delay > self.deadline {
                 failed += outcome.retry.len();
+                forget(&mut ids, &outcome.retry);
                 let error = first_error.or(Some(retry_error));
                 return Written {
                     confirmed: batch.len() - failed,
                     failed,
                     error,
+                    ids,
                 };
             }
             self.counters.retried.add(outcome.retry.len() as u64);
@@ -105,13 +149,15 @@ impl BatchWriter<'_> {
                 .response_timeout
                 .min(self.deadline.saturating_duration_since(Instant::now()));
             let encode = |out: &mut Vec<u8>| {
-                let bodies = indices.iter().map(|&i| batch.get(i));
-                encode_xadds(out, self.stream, bodies, batch.byte_len());
+                encode_batch(out, self.stream, batch, indices);
                 if let Some((replicas, timeout)) = self.wait {
                     encode_wait(out, replicas, timeout.as_millis() as u64);
                 }
             };
-            match direct.write(self.stream, count, timeout, encode).await {
+            match direct
+                .write(self.stream, count, self.ids, timeout, encode)
+                .await
+            {
                 DirectWrite::Answered(replies) => return Ok(replies),
                 DirectWrite::Lost(e) => {
                     let error = self.error("", &format!("reply lost: {e}"));
@@ -127,7 +173,7 @@ impl BatchWriter<'_> {
                 .arg(timeout.as_millis() as u64);
         }
         match self.connection.pipeline_for(self.stream, pipe, count).await {
-            Ok(values) => Ok(PipelineReplies::from_values(&values)),
+            Ok(values) => Ok(PipelineReplies::from_values(&values, self.ids)),
             Err(e) => Err((classify(&e), self.error("", &e.to_string()))),
         }
     }
@@ -181,12 +227,21 @@ impl BatchWriter<'_> {
     }
 }
 
+/// Messages that failed (or that a retry may have written elsewhere) have no id to report.
+fn forget(ids: &mut Option<Vec<Option<StreamId>>>, indices: &[usize]) {
+    if let Some(ids) = ids {
+        for &index in indices {
+            ids[index] = None;
+        }
+    }
+}
+
 /// What one attempt left to do.
 #[derive(Default)]
 struct Outcome {
     retry: Vec<usize>,
     retry_error: Option<Error>,
-    fatal: usize,
+    fatal: Vec<usize>,
     fatal_error: Option<Error>,
 }
 
@@ -200,7 +255,7 @@ impl Outcome {
             }
         } else {
             Outcome {
-                fatal: indices.len(),
+                fatal: indices,
                 fatal_error: Some(error),
                 ..Outcome::default()
             }
@@ -212,7 +267,7 @@ impl Outcome {
             self.retry.push(index);
             self.retry_error.get_or_insert(error);
         } else {
-            self.fatal += 1;
+            self.fatal.push(index);
             self.fatal_error.get_or_insert(error);
         }
     }

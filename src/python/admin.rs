@@ -5,6 +5,7 @@
 use super::args::count;
 use super::blocking::block_on;
 use super::client_options::connection_options;
+use super::message::headers_dict;
 use crate::admin::{Admin, DeadLetter, GroupStats, ShardStats, TailEntry};
 use crate::error::Error;
 use crate::wire::naming::{Layout, QueueKeys};
@@ -25,8 +26,14 @@ type LetterRow<'py> = (
     u64,
     String,
     String,
+    Bound<'py, PyDict>,
 );
-type EntryRow<'py> = (usize, String, Option<Bound<'py, PyBytes>>);
+type EntryRow<'py> = (
+    usize,
+    String,
+    Option<Bound<'py, PyBytes>>,
+    Bound<'py, PyDict>,
+);
 
 #[pyclass(frozen, name = "AdminCore", module = "ami._ami")]
 pub struct AdminCorePy {
@@ -108,7 +115,7 @@ impl AdminCorePy {
         let letters = block_on(py, async move {
             admin.dead_letters(shard, &start, &end, limit).await
         })?;
-        Ok(letters.into_iter().map(|l| letter_row(py, l)).collect())
+        letters.into_iter().map(|l| letter_row(py, l)).collect()
     }
 
     fn replay(&self, py: Python<'_>, shard: usize, id: String) -> PyResult<bool> {
@@ -142,7 +149,7 @@ impl AdminCorePy {
         let wanted = count("count", limit)?;
         let (entries, cursors) = block_on(py, async move { admin.newest(wanted).await })?;
         Ok((
-            entry_rows(py, entries),
+            entry_rows(py, entries)?,
             cursors.iter().map(ToString::to_string).collect(),
         ))
     }
@@ -167,7 +174,7 @@ impl AdminCorePy {
             Ok((entries, cursors))
         })?;
         Ok((
-            entry_rows(py, entries),
+            entry_rows(py, entries)?,
             cursors.iter().map(ToString::to_string).collect(),
         ))
     }
@@ -233,8 +240,8 @@ fn group_row(group: GroupStats) -> GroupRow {
     )
 }
 
-fn letter_row(py: Python<'_>, letter: DeadLetter) -> LetterRow<'_> {
-    (
+fn letter_row(py: Python<'_>, letter: DeadLetter) -> PyResult<LetterRow<'_>> {
+    Ok((
         letter.shard,
         letter.id,
         PyBytes::new(py, &letter.body),
@@ -242,18 +249,20 @@ fn letter_row(py: Python<'_>, letter: DeadLetter) -> LetterRow<'_> {
         letter.deliveries,
         letter.original_id,
         letter.original_stream,
-    )
+        headers_dict(py, &letter.headers)?,
+    ))
 }
 
-fn entry_rows(py: Python<'_>, entries: Vec<TailEntry>) -> Vec<EntryRow<'_>> {
+fn entry_rows(py: Python<'_>, entries: Vec<TailEntry>) -> PyResult<Vec<EntryRow<'_>>> {
     entries
         .into_iter()
         .map(|e| {
-            (
+            Ok((
                 e.shard,
                 e.id.to_string(),
                 e.body.map(|b| PyBytes::new(py, &b)),
-            )
+                headers_dict(py, &e.headers)?,
+            ))
         })
         .collect()
 }

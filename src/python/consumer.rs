@@ -82,6 +82,7 @@ impl ConsumerCorePy {
             .map(|d| {
                 let message = MessagePy {
                     body: PyBytes::new(py, &d.body).unbind(),
+                    headers: d.headers,
                     id: PyString::new(py, &d.id).unbind(),
                     stream: self.streams[d.shard].clone_ref(py),
                     group: self.group.clone_ref(py),
@@ -134,6 +135,7 @@ impl ConsumerCorePy {
                 shard,
                 id: acked.id,
                 body,
+                headers: message.headers.clone(),
                 deliveries: message.deliveries,
                 place: acked.place,
             });

@@ -14,6 +14,7 @@ pyo3::import_exception!(ami.exceptions, DeadLetteredError);
 pyo3::import_exception!(ami.exceptions, MessageTooLargeError);
 pyo3::import_exception!(ami.exceptions, ClientClosedError);
 pyo3::import_exception!(ami.exceptions, InvalidMessageError);
+pyo3::import_exception!(ami.exceptions, InvalidHeaderError);
 pyo3::import_exception!(ami.exceptions, InternalError);
 pyo3::import_exception!(ami.exceptions, TransientError);
 
@@ -60,4 +61,8 @@ pub fn to_exception(py: Python<'_>, error: Error) -> Py<PyAny> {
 
 pub fn invalid_message(message: String) -> PyErr {
     InvalidMessageError::new_err(message)
+}
+
+pub fn invalid_header(message: String) -> PyErr {
+    InvalidHeaderError::new_err(message)
 }

@@ -1,9 +1,10 @@
 //! `ami.Message`: one delivered entry, immutable.
 
 use crate::consumer::delivery::Place;
+use crate::wire::headers::Headers;
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 /// Longest body prefix shown by `repr`.
 const REPR_BODY: usize = 40;
@@ -12,6 +13,8 @@ const REPR_BODY: usize = 40;
 pub struct MessagePy {
     #[pyo3(get)]
     pub body: Py<PyBytes>,
+    /// Kept as read: a dict is built only when asked for.
+    pub headers: Headers,
     #[pyo3(get)]
     pub id: Py<PyString>,
     #[pyo3(get)]
@@ -36,6 +39,12 @@ impl MessagePy {
             .bind(py)
             .call_method1("decode", ("utf-8",))?
             .cast_into::<PyString>()?)
+    }
+
+    /// The headers, as a new dict each time (empty for a message without any).
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        headers_dict(py, &self.headers)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -78,4 +87,17 @@ impl MessagePy {
             .into_pyobject(py)?
             .hash()
     }
+}
+
+/// Headers as `dict[str, bytes]`; of a name given twice (only another writer could), the
+/// first counts, as for the body.
+pub fn headers_dict<'py>(py: Python<'py>, headers: &Headers) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (name, value) in headers {
+        let name = PyString::new(py, name);
+        if !dict.contains(&name)? {
+            dict.set_item(name, PyBytes::new(py, value))?;
+        }
+    }
+    Ok(dict)
 }

@@ -1,6 +1,9 @@
 //! The wire's naming rules, exported so Python tooling never spells a key itself.
 
+use super::args;
 use crate::error::Error;
+use crate::options::validate_shards;
+use crate::producer::placement::key_shard;
 use crate::wire::naming::{self, Layout, QueueKeys};
 use pyo3::prelude::*;
 
@@ -68,4 +71,11 @@ fn keys(name: &str, shard: usize, shards: Option<usize>, layout: &str) -> Result
         }
     };
     Ok(QueueKeys::new(name, layout, shards))
+}
+
+/// The shard that messages sent with `key` go to in a queue of `shards` shards.
+#[pyfunction]
+pub fn shard_for_key(key: &Bound<'_, PyAny>, shards: usize) -> PyResult<usize> {
+    validate_shards(shards)?;
+    Ok(key_shard(&args::key(key)?, shards))
 }

@@ -2,6 +2,7 @@
 //! sends back.
 
 pub mod hash_slot;
+pub mod headers;
 pub mod naming;
 pub mod pipeline_replies;
 pub mod raw_reply;

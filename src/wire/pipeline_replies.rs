@@ -1,6 +1,8 @@
 //! The replies to a pipeline of writes, counted as they arrive without building values:
-//! ids are only counted, error lines and integers (WAIT's) are kept with their position.
+//! ids are only counted (or, for delivery reports, kept as numbers), error lines and
+//! integers (WAIT's) are kept with their position.
 
+use crate::wire::stream_id::StreamId;
 use redis::Value;
 
 /// What the replies to a pipeline said so far.
@@ -12,6 +14,8 @@ pub struct PipelineReplies {
     pub errors: Vec<(usize, String)>,
     /// Integer replies by position.
     pub integers: Vec<(usize, i64)>,
+    /// The entry ids of XADD replies by position, when asked for (`capturing`).
+    pub ids: Option<Vec<(usize, StreamId)>>,
 }
 
 /// A reply the scanner does not expect from a write: the connection cannot be trusted.
@@ -19,6 +23,15 @@ pub struct PipelineReplies {
 pub struct Unexpected(pub &'static str);
 
 impl PipelineReplies {
+    /// Replies that keep the ids XADDs answer with, for delivery reports.
+    #[must_use]
+    pub fn capturing(ids: bool) -> Self {
+        Self {
+            ids: ids.then(Vec::new),
+            ..Self::default()
+        }
+    }
+
     /// Scans the complete replies at the start of `bytes`, until `expected` replies are
     /// seen in all, and returns how many bytes they took; a reply cut off at the end is
     /// left for the next call.
@@ -46,6 +59,11 @@ impl PipelineReplies {
                     if &bytes[next - 2..next] != b"\r\n" {
                         return Err(Unexpected("bulk string without its line end"));
                     }
+                    if let Some(ids) = &mut self.ids {
+                        if let Some(id) = stream_id(&bytes[end + 2..next - 2]) {
+                            ids.push((self.seen, id));
+                        }
+                    }
                     next
                 }
                 b'-' => {
@@ -69,10 +87,10 @@ impl PipelineReplies {
     }
 
     /// The same, from replies redis-rs has parsed.
-    pub fn from_values(values: &[Value]) -> Self {
+    pub fn from_values(values: &[Value], ids: bool) -> Self {
         let mut replies = Self {
             seen: values.len(),
-            ..Self::default()
+            ..Self::capturing(ids)
         };
         for (position, value) in values.iter().enumerate() {
             match value {
@@ -85,6 +103,16 @@ impl PipelineReplies {
                     replies.errors.push((position, text));
                 }
                 Value::Int(value) => replies.integers.push((position, *value)),
+                Value::BulkString(id) => {
+                    if let (Some(ids), Some(id)) = (&mut replies.ids, stream_id(id)) {
+                        ids.push((position, id));
+                    }
+                }
+                Value::SimpleString(id) => {
+                    if let (Some(ids), Some(id)) = (&mut replies.ids, stream_id(id.as_bytes())) {
+                        ids.push((position, id));
+                    }
+                }
                 _ => {}
             }
         }
@@ -110,6 +138,11 @@ pub fn error_parts(text: &str) -> (&str, &str) {
 fn line_end(bytes: &[u8], from: usize) -> Option<usize> {
     let end = from + bytes.get(from..)?.iter().position(|&b| b == b'\r')?;
     (end + 1 < bytes.len()).then_some(end)
+}
+
+/// An entry id, `ms-seq`, as an XADD reply holds it.
+fn stream_id(bytes: &[u8]) -> Option<StreamId> {
+    StreamId::parse(std::str::from_utf8(bytes).ok()?)
 }
 
 fn number(digits: &[u8]) -> Option<i64> {
@@ -140,6 +173,23 @@ mod tests {
         );
         assert_eq!(replies.integer_at(4), Some(2));
         assert_eq!(replies.integer_at(3), None);
+    }
+
+    #[test]
+    fn ids_are_kept_with_their_position_when_asked_for() {
+        let mut replies = PipelineReplies::capturing(true);
+        replies.scan(REPLIES, 5).unwrap();
+        let id = |ms, seq| StreamId { ms, seq };
+        assert_eq!(
+            replies.ids,
+            Some(vec![
+                (0, id(1_700_000_000_000, 0)),
+                (2, id(1_700_000_000_000, 1))
+            ])
+        );
+        let mut counted = PipelineReplies::default();
+        counted.scan(REPLIES, 5).unwrap();
+        assert_eq!(counted.ids, None);
     }
 
     #[test]
@@ -205,7 +255,12 @@ mod tests {
         scanned
             .scan(b"$3\r\n1-1\r\n-ERR bad thing\r\n:1\r\n", 3)
             .unwrap();
-        assert_eq!(PipelineReplies::from_values(&values), scanned);
+        assert_eq!(PipelineReplies::from_values(&values, false), scanned);
+        let mut with_ids = PipelineReplies::capturing(true);
+        with_ids
+            .scan(b"$3\r\n1-1\r\n-ERR bad thing\r\n:1\r\n", 3)
+            .unwrap();
+        assert_eq!(PipelineReplies::from_values(&values, true), with_ids);
         assert_eq!(error_parts("ERR bad thing"), ("ERR", "bad thing"));
         assert_eq!(error_parts("LOADING"), ("LOADING", ""));
     }

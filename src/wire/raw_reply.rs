@@ -8,6 +8,7 @@
 //! The bytes are not trusted: every length is bounded before it is used, so a malformed
 //! reply is refused as `Malformed` rather than overflowing or allocating what it claims.
 
+use crate::wire::headers::{header_name, read_header, Headers};
 use crate::wire::reply::Entry;
 
 /// Redis's default `proto-max-bulk-len`, 512 MiB: no XADD argument, so no field of an
@@ -160,6 +161,7 @@ fn entry(buf: &[u8], at: usize) -> Step<Entry> {
         return Err(Malformed(format!("entry has {fields} fields and values")));
     }
     let mut body = None;
+    let mut headers = Headers::new();
     for _ in 0..fields / 2 {
         let Some((name, after_name)) = bulk(buf, at)? else {
             return Ok(None);
@@ -167,12 +169,16 @@ fn entry(buf: &[u8], at: usize) -> Step<Entry> {
         let Some((value, after_value)) = bulk(buf, after_name)? else {
             return Ok(None);
         };
-        if body.is_none() && name == Some(b"m") {
-            body = value.map(<[u8]>::to_vec);
+        if name == Some(b"m") {
+            if body.is_none() {
+                body = value.map(<[u8]>::to_vec);
+            }
+        } else if let (Some(header), Some(value)) = (name.and_then(header_name), value) {
+            headers.push(read_header(header, value));
         }
         at = after_value;
     }
-    Ok(Some((Entry { id, body }, at)))
+    Ok(Some((Entry { id, body, headers }, at)))
 }
 
 /// A line's bytes (at most `max`) and where the next line starts.
@@ -260,14 +266,13 @@ mod tests {
             Entry {
                 id: "1-0".into(),
                 body: Some(b"\x00bo\r\ny".to_vec()),
+                headers: vec![],
             },
-            Entry {
-                id: "2-0".into(),
-                body: None,
-            },
+            Entry::without_body("2-0".into()),
             Entry {
                 id: "10-0".into(),
                 body: Some(Vec::new()),
+                headers: vec![],
             },
         ])
     }
@@ -288,6 +293,17 @@ mod tests {
             parser.parse(REPLY).unwrap(),
             Some((expected(), REPLY.len()))
         );
+    }
+
+    #[test]
+    fn header_fields_come_with_the_entry() {
+        let reply = b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*6\r\n\
+            $1\r\nm\r\n$1\r\nb\r\n$7\r\nh:trace\r\n$2\r\nt1\r\n$1\r\nx\r\n$1\r\ny\r\n";
+        let Ok(Some((RawReply::Entries(entries), _))) = ReplyParser::default().parse(reply) else {
+            panic!("a valid reply");
+        };
+        assert_eq!(entries[0].body.as_deref(), Some(&b"b"[..]));
+        assert_eq!(entries[0].headers, [("trace".to_owned(), b"t1".to_vec())]);
     }
 
     #[test]
@@ -339,6 +355,7 @@ mod tests {
         let entry = Entry {
             id: "1-0".into(),
             body: Some(b"b".to_vec()),
+            headers: vec![],
         };
         assert_eq!(
             ReplyParser::default().parse(&reply),

@@ -1,13 +1,27 @@
 //! Parsing XREADGROUP replies into entries, moving bodies out without copying.
 
+use crate::wire::headers::{header_name, read_header, Headers};
 use redis::Value;
 
 /// One stream entry as read. `body` is `None` when the entry was deleted while pending
-/// or has no field `m`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// or has no field `m`; `headers` are its `h:NAME` fields (see `wire::headers`), empty
+/// for most entries, and then unallocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub id: String,
     pub body: Option<Vec<u8>>,
+    pub headers: Headers,
+}
+
+impl Entry {
+    /// An entry without a body (deleted, or foreign).
+    #[must_use]
+    pub fn without_body(id: String) -> Self {
+        Self {
+            id,
+            ..Self::default()
+        }
+    }
 }
 
 /// The entries of a single-stream XREADGROUP reply (nil when BLOCK timed out).
@@ -56,24 +70,31 @@ fn parse_entry(raw: Value) -> Result<Entry, String> {
         Some(Value::SimpleString(id)) => id,
         other => return Err(format!("stream entry id is {other:?}")),
     };
-    let body = match parts.next() {
-        Some(Value::Array(fields)) => field_m(fields),
-        _ => None,
+    let (body, headers) = match parts.next() {
+        Some(Value::Array(fields)) => body_and_headers(fields),
+        _ => (None, Headers::new()),
     };
-    Ok(Entry { id, body })
+    Ok(Entry { id, body, headers })
 }
 
-/// The value of field `m` among the entry's field/value pairs.
-fn field_m(fields: Vec<Value>) -> Option<Vec<u8>> {
+/// The value of the first field `m` among the entry's field/value pairs, and its headers.
+fn body_and_headers(fields: Vec<Value>) -> (Option<Vec<u8>>, Headers) {
+    let mut body = None;
+    let mut headers = Headers::new();
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        if matches!(&name, Value::BulkString(n) if n == b"m") {
-            if let Value::BulkString(body) = value {
-                return Some(body);
+        let (Value::BulkString(name), Value::BulkString(value)) = (name, value) else {
+            continue;
+        };
+        if name == b"m" {
+            if body.is_none() {
+                body = Some(value);
             }
+        } else if let Some(header) = header_name(&name) {
+            headers.push(read_header(header, &value));
         }
     }
-    None
+    (body, headers)
 }
 
 #[cfg(test)]
@@ -107,16 +128,11 @@ mod tests {
             [
                 Entry {
                     id: "1-0".into(),
-                    body: Some(b"\x00body".to_vec())
+                    body: Some(b"\x00body".to_vec()),
+                    headers: vec![],
                 },
-                Entry {
-                    id: "2-0".into(),
-                    body: None
-                },
-                Entry {
-                    id: "3-0".into(),
-                    body: None
-                },
+                Entry::without_body("2-0".into()),
+                Entry::without_body("3-0".into()),
             ]
         );
     }
@@ -131,9 +147,36 @@ mod tests {
             parse_claimed(reply).unwrap(),
             [Entry {
                 id: "3-0".into(),
-                body: Some(b"x".to_vec())
+                body: Some(b"x".to_vec()),
+                headers: vec![],
             }]
         );
+    }
+
+    #[test]
+    fn header_fields_are_read_after_or_before_the_body() {
+        let reply = Value::Array(vec![
+            entry(
+                "1-0",
+                Some(vec![
+                    bulk(b"m"),
+                    bulk(b"b"),
+                    bulk(b"h:trace"),
+                    bulk(b"t"),
+                    bulk(b"other"),
+                    bulk(b"x"),
+                ]),
+            ),
+            entry(
+                "2-0",
+                Some(vec![bulk(b"h:k"), bulk(b"v"), bulk(b"m"), bulk(b"c")]),
+            ),
+        ]);
+        let entries = parse_claimed(reply).unwrap();
+        assert_eq!(entries[0].body.as_deref(), Some(&b"b"[..]));
+        assert_eq!(entries[0].headers, [("trace".to_owned(), b"t".to_vec())]);
+        assert_eq!(entries[1].body.as_deref(), Some(&b"c"[..]));
+        assert_eq!(entries[1].headers, [("k".to_owned(), b"v".to_vec())]);
     }
 
     #[test]

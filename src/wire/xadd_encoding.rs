@@ -1,7 +1,10 @@
-//! `XADD stream * m body` commands in RESP, written straight into one reused buffer.
+//! `XADD stream * m body [h:name value ...]` commands in RESP, written straight into one
+//! reused buffer.
 //!
 //! Every entry of a batch shares the same first four arguments, so they are encoded
 //! once and copied in front of each body.
+
+use crate::wire::headers::{unpack, PREFIX};
 
 /// Appends one `XADD stream * m body` per body to `out`.
 ///
@@ -22,6 +25,34 @@ pub fn encode_xadds<'a>(
     for body in bodies {
         out.extend_from_slice(&prefix);
         push_bulk(out, body);
+    }
+}
+
+/// Appends one `XADD stream * m body h:name value ...` with the headers `packed` holds
+/// (`count` of them, packed as `PackedHeaders` does): the body first, as readers that
+/// know only `m` expect.
+pub fn encode_xadd_with_headers(
+    out: &mut Vec<u8>,
+    stream: &str,
+    body: &[u8],
+    count: u32,
+    packed: &[u8],
+) {
+    let mut digits = Digits::default();
+    out.push(b'*');
+    out.extend_from_slice(digits.of(5 + 2 * u64::from(count)));
+    out.extend_from_slice(b"\r\n$4\r\nXADD\r\n");
+    push_bulk(out, stream.as_bytes());
+    out.extend_from_slice(b"$1\r\n*\r\n$1\r\nm\r\n");
+    push_bulk(out, body);
+    for (name, value) in unpack(packed) {
+        out.push(b'$');
+        out.extend_from_slice(digits.of((PREFIX.len() + name.len()) as u64));
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(PREFIX);
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"\r\n");
+        push_bulk(out, value);
     }
 }
 
@@ -103,6 +134,32 @@ mod tests {
         pipe.cmd("WAIT").arg(2).arg(1500);
         let mut out = encoded("qu{3}_name", &bodies);
         encode_wait(&mut out, 2, 1500);
+        assert_eq!(out, pipe.get_packed_pipeline());
+    }
+
+    #[test]
+    fn headers_follow_the_body_as_prefixed_fields() {
+        let mut headers = crate::wire::headers::PackedHeaders::default();
+        headers.push("trace", b"t1").unwrap();
+        headers.push("k", b"").unwrap();
+        let mut out = Vec::new();
+        encode_xadd_with_headers(
+            &mut out,
+            "qu{0}_q",
+            b"{}",
+            headers.count(),
+            headers.packed(),
+        );
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg("qu{0}_q")
+            .arg("*")
+            .arg("m")
+            .arg(b"{}")
+            .arg("h:trace")
+            .arg(b"t1")
+            .arg("h:k")
+            .arg(b"");
         assert_eq!(out, pipe.get_packed_pipeline());
     }
 

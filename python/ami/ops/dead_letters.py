@@ -2,7 +2,8 @@
 
 A consumer with `max_deliveries` moves an entry delivered too often from its shard
 stream ``qu{i}_NAME`` to the dead-letter stream ``qu{i}:dlq:NAME`` (same hash slot),
-with the fields ``m`` (body), ``reason``, ``deliveries``, ``id`` and ``stream``::
+with the fields ``m`` (body), ``reason``, ``deliveries``, ``id`` and ``stream``, then the
+message's headers (``h:NAME``), which a replay puts back::
 
     with ami.DeadLetters("orders", nodes="127.0.0.1:7001") as dlq:
         for letter in dlq.list(limit=20):
@@ -21,7 +22,7 @@ import builtins
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ami import _ami
@@ -59,6 +60,7 @@ class DeadLetter:
         deliveries: How many times it had been delivered.
         original_id: Its id in the shard stream.
         original_stream: The shard stream it was taken from, ``qu{i}_NAME``.
+        headers: The message's headers (fields ``h:NAME``); a replay keeps them.
     """
 
     id: str
@@ -69,18 +71,26 @@ class DeadLetter:
     deliveries: int
     original_id: str
     original_stream: str
+    headers: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The dead letter as plain values, ready for `json.dumps`.
 
         Returns:
             A dict with the attributes as keys. ``body`` is text if it is valid UTF-8,
-            else its base64 encoding, and ``body_base64`` says which.
+            else its base64 encoding, and ``body_base64`` says which; the same for the
+            values of ``headers`` and ``headers_base64``.
         """
+        body, encoded = _text_or_base64(self.body)
         try:
-            body, encoded = self.body.decode("utf-8"), False
+            headers = {name: value.decode("utf-8") for name, value in self.headers.items()}
+            headers_encoded = False
         except UnicodeDecodeError:
-            body, encoded = base64.b64encode(self.body).decode("ascii"), True
+            headers = {
+                name: base64.b64encode(value).decode("ascii")
+                for name, value in self.headers.items()
+            }
+            headers_encoded = True
         return {
             "id": self.id,
             "dead_letter_stream": self.dead_letter_stream,
@@ -91,7 +101,16 @@ class DeadLetter:
             "deliveries": self.deliveries,
             "original_id": self.original_id,
             "original_stream": self.original_stream,
+            "headers": headers,
+            "headers_base64": headers_encoded,
         }
+
+
+def _text_or_base64(value: bytes) -> tuple[str, bool]:
+    try:
+        return value.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii"), True
 
 
 class DeadLetters:
@@ -247,7 +266,7 @@ class DeadLetters:
         return self._admin
 
     def _letter(self, row: _LetterRow) -> DeadLetter:
-        shard, entry_id, body, reason, deliveries, original_id, original_stream = row
+        shard, entry_id, body, reason, deliveries, original_id, original_stream, headers = row
         return DeadLetter(
             id=entry_id,
             dead_letter_stream=self._open().dead_letter_stream(shard),
@@ -257,6 +276,7 @@ class DeadLetters:
             deliveries=deliveries,
             original_id=original_id,
             original_stream=original_stream,
+            headers=headers,
         )
 
     def _find(self, ids: Iterable[str]) -> builtins.list[DeadLetter]:

@@ -33,12 +33,14 @@ class TailEntry(NamedTuple):
         shard: The shard it is in.
         id: Its stream id, ``MILLIS-SEQ``.
         body: Field ``m``; None for an entry without one.
+        headers: Its headers (fields ``h:NAME``), empty for most entries.
         stream: The shard's stream key.
     """
 
     shard: int
     id: str
     body: bytes | None
+    headers: dict[str, bytes]
     stream: str = ""
 
 
