@@ -12,15 +12,15 @@ import ami
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind  # noqa: E402
+from opentelemetry.trace import SpanKind
 
-from ami.otel import TracedAsyncProducer, TracedProducer, process  # noqa: E402
-from tests.helpers import drain, stream_names  # noqa: E402
+from ami.otel import TracedAsyncProducer, TracedProducer, process
+from tests.helpers import drain, stream_names
 
 
 @pytest.fixture
@@ -103,9 +103,11 @@ def test_a_message_without_context_is_handled_under_the_current_span(
     tracer = provider.get_tracer("test")
     with ami.Consumer(queue, consumer="c", nodes=nodes, shards=1) as consumer:
         [message] = drain(consumer, 1)
-        with tracer.start_as_current_span("batch") as outer:
-            with process(message, queue, tracer_provider=provider):
-                pass
+        with (
+            tracer.start_as_current_span("batch") as outer,
+            process(message, queue, tracer_provider=provider),
+        ):
+            pass
     [handled] = spans_of(exporter, SpanKind.CONSUMER)
     assert handled.parent is not None
     assert handled.parent.span_id == outer.get_span_context().span_id

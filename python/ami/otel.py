@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from ami._ami import Message
 from ami._async_producer import AsyncProducer
-from ami._producer import Body, Producer
+from ami._producer import Body, Headers, Key, Producer
 
 __all__ = ["TracedAsyncProducer", "TracedProducer", "process"]
 
@@ -37,7 +37,7 @@ SYSTEM = "redis_streams"
 """The ``messaging.system`` of every span (the conventions leave Redis Streams unnamed)."""
 
 _TRACER_NAME = "ami"
-Headers = Mapping[str, str | bytes]
+ManyHeaders = Headers | Iterable[Headers | None] | None
 
 
 def _tracer(provider: TracerProvider | None) -> trace.Tracer:
@@ -56,11 +56,19 @@ def _send_attributes(queue: str, count: int) -> dict[str, Any]:
     return attributes
 
 
-def _with_context(headers: Headers | None) -> dict[str, str | bytes]:
+def _with_context(headers: Headers | None) -> dict[str, str | bytes | bytearray]:
     """`headers` plus the current trace context (a new dict; the caller's is not changed)."""
-    carrier: dict[str, str | bytes] = dict(headers or {})
+    carrier: dict[str, str | bytes | bytearray] = dict(headers or {})
     propagate.inject(carrier)
     return carrier
+
+
+def _many_with_context(headers: ManyHeaders) -> Any:
+    """`send_many`'s headers with the current trace context in every message's (one
+    mapping for all stays one mapping, so the call stays cheap)."""
+    if headers is None or isinstance(headers, Mapping):
+        return _with_context(headers)
+    return [_with_context(one) for one in headers]
 
 
 class _SendSpans:
@@ -92,16 +100,23 @@ class TracedProducer:
         self.producer = producer
         self._spans = _SendSpans(producer.name, tracer_provider)
 
-    def send(self, body: Body, *, headers: Headers | None = None, key: str | bytes | None = None):
+    def send(self, body: Body, *, headers: Headers | None = None, key: Key | None = None) -> None:
         """`Producer.send` inside a ``send QUEUE`` span whose context rides in the headers."""
         with self._spans.span(1):
             self.producer.send(body, headers=_with_context(headers), key=key)
 
-    def send_many(self, bodies: Iterable[Body], *, headers: Headers | None = None) -> int:
+    def send_many(
+        self,
+        bodies: Iterable[Body],
+        *,
+        headers: ManyHeaders = None,
+        keys: Iterable[Key | None] | None = None,
+    ) -> int:
         """`Producer.send_many` inside one span; every message carries its context."""
         batch = bodies if isinstance(bodies, list) else list(bodies)
         with self._spans.span(len(batch)):
-            return self.producer.send_many(batch, headers=_with_context(headers))
+            carried = _many_with_context(headers)
+            return self.producer.send_many(batch, headers=carried, keys=keys)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.producer, name)
@@ -134,17 +149,24 @@ class TracedAsyncProducer:
         self._spans = _SendSpans(producer.name, tracer_provider)
 
     async def send(
-        self, body: Body, *, headers: Headers | None = None, key: str | bytes | None = None
+        self, body: Body, *, headers: Headers | None = None, key: Key | None = None
     ) -> None:
         """`AsyncProducer.send` inside a ``send QUEUE`` span whose context rides in the headers."""
         with self._spans.span(1):
             await self.producer.send(body, headers=_with_context(headers), key=key)
 
-    async def send_many(self, bodies: Iterable[Body], *, headers: Headers | None = None) -> int:
+    async def send_many(
+        self,
+        bodies: Iterable[Body],
+        *,
+        headers: ManyHeaders = None,
+        keys: Iterable[Key | None] | None = None,
+    ) -> int:
         """`AsyncProducer.send_many` inside one span; every message carries its context."""
         batch = bodies if isinstance(bodies, list) else list(bodies)
         with self._spans.span(len(batch)):
-            return await self.producer.send_many(batch, headers=_with_context(headers))
+            carried = _many_with_context(headers)
+            return await self.producer.send_many(batch, headers=carried, keys=keys)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.producer, name)
