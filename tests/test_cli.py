@@ -298,7 +298,7 @@ def _numeric_options() -> list[tuple[list[str], str, object]]:
         found += [
             ([*path, *positionals], action.option_strings[0], action.type)
             for action in parser._actions
-            if action.option_strings and action.type is not None and action.type is not Path
+            if action.option_strings and action.type not in (None, Path, arg_types.header)
         ]
     return found
 

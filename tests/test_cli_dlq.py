@@ -59,7 +59,7 @@ def _listed(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[dict[s
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     return (
         {letter["body"]: letter["deliveries"] for letter in letters},
-        {row[5]: int(row[2]) for row in rows},
+        {row[6]: int(row[2]) for row in rows},
     )
 
 

@@ -307,13 +307,22 @@ def test_cli_list_table_and_json(
     assert cli.main(["dlq", "list", *_args(queue, nodes)]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0].split() == ["DLQ_ID", "SHARD", "DELIVERIES", "REASON", "ORIGINAL_ID", "BODY"]
-    assert lines[1].split(maxsplit=5) == [
+    assert lines[0].split() == [
+        "DLQ_ID",
+        "SHARD",
+        "DELIVERIES",
+        "REASON",
+        "ORIGINAL_ID",
+        "HEADERS",
+        "BODY",
+    ]
+    assert lines[1].split(maxsplit=6) == [
         "1000-1",
         "1",
         "2",
         "max_deliveries",
         "77-0",
+        "-",
         "hello world",
     ]
     assert lines[2].split()[2] == "4" and lines[2].endswith("b'\\xffbin'")

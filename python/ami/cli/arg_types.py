@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import unicodedata
 
 from .._ami import MAX_SHARDS
+
+# The longest header name, in bytes of UTF-8, as producers take it.
+MAX_HEADER_NAME = 255
 
 # The longest --timeout: longer than any wait a person means, and far below what sockets
 # and the native core can represent (a socket overflows at about 292 years).
@@ -78,6 +83,36 @@ def seconds(text: str) -> float:
             f"must be greater than 0 and at most {MAX_SECONDS:,.0f} seconds, got {text}"
         )
     return value
+
+
+def header(text: str) -> tuple[str, bytes]:
+    """A header as ``NAME=VALUE``: a name as producers take it (not empty, at most 255
+    bytes of UTF-8, no control character, no ``=``), then any value, maybe empty.
+
+    Args:
+        text: The option's value.
+
+    Returns:
+        The name and the value's bytes, exactly as given (also when not UTF-8).
+
+    Raises:
+        argparse.ArgumentTypeError: `text` is not such a header.
+    """
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"header name {name!r} is not valid UTF-8") from None
+    if size > MAX_HEADER_NAME:
+        raise argparse.ArgumentTypeError(
+            f"header name {name[:20]!r}... is {size} bytes long, more than {MAX_HEADER_NAME}"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise argparse.ArgumentTypeError(f"header name {name!r} holds a control character")
+    # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
+    return name, os.fsencode(value)
 
 
 def _int_between(text: str, low: int, high: int | None) -> int:

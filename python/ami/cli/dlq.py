@@ -14,11 +14,14 @@ from typing import Any
 from ..ops import DeadLetter, DeadLetters, parse_id
 from .arg_types import positive_int
 from .errors import EXIT_OK, UsageError
-from .output import Row, format_count, plural, preview, table
+from .output import Row, format_count, format_headers, plural, preview, table
 from .queue_options import add_queue_options, connection_options, queue_command
 
 # Longest body shown in the table of `ami dlq list`, in characters.
 BODY_PREVIEW = 60
+# Longest headers shown there, all of them in one cell; the body stays last, as free
+# text at the end of the line.
+HEADERS_PREVIEW = 60
 
 _IDS_EPILOG = (
     "IDs are dead-letter ids as 'ami dlq list' shows them, optionally as SHARD:ID when the "
@@ -105,7 +108,9 @@ def format_dead_letters(letters: list[DeadLetter]) -> list[str]:
     Returns:
         The lines to print.
     """
-    rows: list[Row] = [("DLQ_ID", "SHARD", "DELIVERIES", "REASON", "ORIGINAL_ID", "BODY")]
+    rows: list[Row] = [
+        ("DLQ_ID", "SHARD", "DELIVERIES", "REASON", "ORIGINAL_ID", "HEADERS", "BODY")
+    ]
     rows += [
         (
             letter.id,
@@ -113,11 +118,17 @@ def format_dead_letters(letters: list[DeadLetter]) -> list[str]:
             format_count(letter.deliveries),
             letter.reason or "-",
             letter.original_id or "-",
+            _headers_preview(letter.headers),
             preview(letter.body, BODY_PREVIEW),
         )
         for letter in letters
     ]
     return table(rows, right={1, 2})
+
+
+def _headers_preview(headers: dict[str, bytes]) -> str:
+    text = " ".join(format_headers(headers)) or "-"
+    return text if len(text) <= HEADERS_PREVIEW else text[: HEADERS_PREVIEW - 3] + "..."
 
 
 # --------------------------------------------------------------------------- replay, purge

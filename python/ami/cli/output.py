@@ -106,3 +106,16 @@ def preview(body: bytes, width: int) -> str:
     """
     text = format_body(body) if body else "''"
     return text if len(text) <= width else text[: max(width, 4) - 3] + "..."
+
+
+def format_headers(headers: dict[str, bytes]) -> list[str]:
+    """Headers as ``NAME=VALUE`` texts, values shown as `format_body` shows bodies
+    (an empty value as nothing after ``=``).
+
+    Args:
+        headers: The entry's headers, in the entry's order.
+
+    Returns:
+        One text per header; none contains a tab or a newline.
+    """
+    return [f"{name}={format_body(value) if value else ''}" for name, value in headers.items()]

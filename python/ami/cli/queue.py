@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _ami
 from ..exceptions import QueueNotFoundError, ServerError
 from ..ops import QueueStats, ShardStats, grow, inspect
-from .arg_types import non_negative_int, shard_count
+from .arg_types import header, non_negative_int, shard_count
 from .errors import EXIT_OK, UsageError
 from .output import Row, format_count, format_duration, plural, table
 from .queue_options import add_queue_options, connection_options, queue_command
@@ -46,8 +46,9 @@ def add_queue_commands(commands: Any) -> None:
     tail_parser = commands.add_parser(
         "tail",
         help="print the newest messages of a queue without consuming them",
-        description="Print 'stream id body' for the newest messages of every shard; "
-        "the consumer group is not touched.",
+        description="Print 'stream id body' for the newest messages of every shard, "
+        "each header after the body as a tab and NAME=VALUE; the consumer group is not "
+        "touched.",
     )
     add_queue_options(tail_parser)
     tail_parser.add_argument(
@@ -55,6 +56,9 @@ def add_queue_commands(commands: Any) -> None:
     )
     tail_parser.add_argument(
         "--follow", "-f", action="store_true", help="keep printing new messages until Ctrl-C"
+    )
+    tail_parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per entry instead"
     )
     tail_parser.set_defaults(handler=queue_command(tail))
 
@@ -71,6 +75,16 @@ def add_queue_commands(commands: Any) -> None:
         default="-",
         metavar="BODY|-",
         help="the message; '-' or none: one message per line of stdin",
+    )
+    send.add_argument(
+        "--header",
+        "-H",
+        type=header,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="headers",
+        help="a header of every message sent; repeat for more",
     )
     send.set_defaults(handler=queue_command(_send))
 
@@ -185,13 +199,19 @@ def _optional(value: int | None) -> str:
 def _send(args: argparse.Namespace) -> int:
     from .._producer import Producer
 
+    names = [name for name, _ in args.headers]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise UsageError(f"--header {twice[0]!r} is given more than once")
     options = connection_options(args)
     shards, layout = _recorded_shape(args.name, args.shards, args.layout, options)
     # fsencode gives back the exact bytes of an argument that is not valid UTF-8.
     bodies = _stdin_lines() if args.body == "-" else iter([os.fsencode(args.body)])
+    headers = dict(args.headers) or None
     producer = Producer(args.name, shards=shards, layout=layout, **options)
     with producer:
-        sent = sum(producer.send_many(chunk) for chunk in _chunks(bodies, SEND_BATCH))
+        sent = sum(
+            producer.send_many(chunk, headers=headers) for chunk in _chunks(bodies, SEND_BATCH)
+        )
     print(f"sent {plural(sent, 'message')} to {args.name}")
     return EXIT_OK
 

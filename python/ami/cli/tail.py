@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..ops import TailEntry
 from ..ops import tail as tail_entries
 from .errors import EXIT_OK
-from .output import format_body
+from .output import format_body, format_headers
 from .queue_options import connection_options
 
 # How long `tail --follow` waits after a round of reads that found nothing.
@@ -20,7 +21,7 @@ def tail(args: argparse.Namespace) -> int:
 
     Args:
         args: NAME, ``--shards``, ``--nodes``, ``--timeout``, ``--count``, ``--follow``,
-            and the connection options.
+            ``--json``, and the connection options.
 
     Returns:
         The exit status.
@@ -40,13 +41,18 @@ def tail(args: argparse.Namespace) -> int:
     )
     try:
         for entry in entries:
-            _print(entry)
+            _print(entry, args.json)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
-def _print(entry: TailEntry) -> None:
-    print(entry.stream, entry.id, format_body(entry.body))
+def _print(entry: TailEntry, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(entry.to_dict()))
+    else:
+        # Tabs cannot occur in a shown body or header, so they split them unambiguously.
+        shown = "\t".join([format_body(entry.body), *format_headers(entry.headers)])
+        print(entry.stream, entry.id, shown)
     # Each entry shows as soon as it is read, also when stdout is a pipe.
     sys.stdout.flush()

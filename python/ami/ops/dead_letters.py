@@ -17,7 +17,6 @@ shards. Methods that take ids accept ``"ID"`` (looked up in every shard) or
 
 from __future__ import annotations
 
-import base64
 import builtins
 import re
 import sys
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ami import _ami
 from ami.exceptions import ClientClosedError, ConfigError
 from ami.ops._admin import open_admin
+from ami.ops._json import headers_to_json, text_or_base64
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -81,16 +81,8 @@ class DeadLetter:
             else its base64 encoding, and ``body_base64`` says which; the same for the
             values of ``headers`` and ``headers_base64``.
         """
-        body, encoded = _text_or_base64(self.body)
-        try:
-            headers = {name: value.decode("utf-8") for name, value in self.headers.items()}
-            headers_encoded = False
-        except UnicodeDecodeError:
-            headers = {
-                name: base64.b64encode(value).decode("ascii")
-                for name, value in self.headers.items()
-            }
-            headers_encoded = True
+        body, encoded = text_or_base64(self.body)
+        headers, headers_encoded = headers_to_json(self.headers)
         return {
             "id": self.id,
             "dead_letter_stream": self.dead_letter_stream,
@@ -104,13 +96,6 @@ class DeadLetter:
             "headers": headers,
             "headers_base64": headers_encoded,
         }
-
-
-def _text_or_base64(value: bytes) -> tuple[str, bool]:
-    try:
-        return value.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(value).decode("ascii"), True
 
 
 class DeadLetters:

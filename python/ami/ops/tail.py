@@ -7,10 +7,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ami.exceptions import QueueNotFoundError
 from ami.ops._admin import open_admin
+from ami.ops._json import headers_to_json, text_or_base64
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -42,6 +43,27 @@ class TailEntry(NamedTuple):
     body: bytes | None
     headers: dict[str, bytes]
     stream: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain values, ready for `json.dumps`.
+
+        Returns:
+            A dict with the attributes as keys. ``body`` is text if it is valid UTF-8,
+            else its base64 encoding, and ``body_base64`` says which (``body`` is None
+            for an entry without field ``m``); the same for the values of ``headers``
+            and ``headers_base64``.
+        """
+        body, encoded = (None, False) if self.body is None else text_or_base64(self.body)
+        headers, headers_encoded = headers_to_json(self.headers)
+        return {
+            "stream": self.stream,
+            "shard": self.shard,
+            "id": self.id,
+            "body": body,
+            "body_base64": encoded,
+            "headers": headers,
+            "headers_base64": headers_encoded,
+        }
 
 
 def tail(
