@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ami._async_consumer import AsyncConsumer
 from ami._consumer import Consumer, Message
 from ami._options import ConsumerOptions
+from ami._worker_tracing import is_coroutine_callable, traced
 from ami.exceptions import AmiError, ConfigError
 
 if sys.version_info >= (3, 11):
@@ -58,6 +58,8 @@ class Worker:
         concurrency: int = 1,
         batch: bool = False,
         batch_size: int = 100,
+        trace: bool = False,
+        tracer_provider: Any = None,
         **options: Unpack[ConsumerOptions],
     ) -> None:
         if not callable(handler):
@@ -72,6 +74,12 @@ class Worker:
             raise ConfigError(
                 "a worker nacks failed messages, which needs claim_idle (not None)", "claim_idle"
             )
+        if not isinstance(trace, bool):
+            raise ConfigError(f"trace must be a bool, got {trace!r}", "trace")
+        if tracer_provider is not None and not trace:
+            raise ConfigError("tracer_provider is only used with trace=True", "tracer_provider")
+        if trace:
+            handler = traced(handler, name, batch=batch, tracer_provider=tracer_provider)
         self.handler = handler
         self.name = name
         self.consumer = consumer
@@ -87,8 +95,7 @@ class Worker:
     @property
     def is_async(self) -> bool:
         """True when the handler is a coroutine function: it runs on an event loop."""
-        call = getattr(self.handler, "__call__", None)  # noqa: B004 (callable objects)
-        return inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(call)
+        return is_coroutine_callable(self.handler)
 
     def stop(self) -> None:
         """Begins the drain: stop reading, finish the handlers in flight, ack, close.
@@ -307,6 +314,8 @@ def run_worker(
     batch: bool = False,
     batch_size: int = 100,
     handle_signals: bool = True,
+    trace: bool = False,
+    tracer_provider: Any = None,
     **options: Unpack[ConsumerOptions],
 ) -> dict[str, int]:
     """Runs `handler` on every message of queue `name` until SIGTERM or SIGINT.
@@ -335,6 +344,12 @@ def run_worker(
         batch_size: Most messages in one list.
         handle_signals: Install the SIGTERM/SIGINT handlers (only possible in the main
             thread); otherwise call `Worker.stop` to drain.
+        trace: Run each handler call inside an OpenTelemetry span (needs the ``otel``
+            extra): `ami.otel.process` for one message, a child of the span that sent
+            it; with ``batch=True`` `ami.otel.process_batch`, one span per list with a
+            link to each message's sending span. A handler's exception ends its span
+            with status ERROR.
+        tracer_provider: Where those spans go; the global provider by default.
         **options: `Consumer` options (`nodes`, `shards`, `claim_idle`,
             `max_deliveries`, ...).
 
@@ -342,7 +357,8 @@ def run_worker(
         Counts: ``handled`` and ``failed`` messages.
 
     Raises:
-        ConfigError: An option is invalid, or `claim_idle` is None (a nack needs claims).
+        ConfigError: An option is invalid, `claim_idle` is None (a nack needs claims),
+            or `trace` is asked for without OpenTelemetry installed.
         ConnectError: The cluster could not be reached.
     """
     worker = Worker(
@@ -352,6 +368,8 @@ def run_worker(
         concurrency=concurrency,
         batch=batch,
         batch_size=batch_size,
+        trace=trace,
+        tracer_provider=tracer_provider,
         **options,
     )
     return worker.run(handle_signals=handle_signals)

@@ -11,6 +11,11 @@ Needs the ``otel`` extra (``pip install 'ami-streams[otel]'``, which brings only
 - `process` opens a ``process QUEUE`` span of kind CONSUMER around the handling of one
   message, as a child of the producer's span, so a trace runs from `send` to the code
   that handled the message.
+- `process_batch` opens one ``process QUEUE`` span around the handling of a list of
+  messages, in the current trace, with a link to each message's sending span: a batch
+  has many parents, and the conventions link them instead.
+- ``ami.run_worker(..., trace=True)`` (``ami worker --trace``) wraps every handler call
+  in one of these two.
 
 A consumer that does not trace still reads those messages unchanged: the context is a
 header like any other, and the Go ami reads only the body.
@@ -25,13 +30,13 @@ from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 
 from ami._ami import Message
 from ami._async_producer import AsyncProducer
 from ami._producer import Body, Headers, Key, Producer
 
-__all__ = ["TracedAsyncProducer", "TracedProducer", "process"]
+__all__ = ["TracedAsyncProducer", "TracedProducer", "process", "process_batch"]
 
 SYSTEM = "redis_streams"
 """The ``messaging.system`` of every span (the conventions leave Redis Streams unnamed)."""
@@ -218,17 +223,63 @@ def process(
         The span, for the handler's own attributes and events.
     """
     parent = propagate.extract(message.headers, context.get_current(), getter=_GETTER)
+    attributes = _process_attributes(queue, message.group)
+    attributes["messaging.destination.partition.id"] = message.stream
+    attributes["messaging.message.id"] = message.id
+    attributes["messaging.message.body.size"] = len(message.body)
+    with _tracer(tracer_provider).start_as_current_span(
+        f"process {queue}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+    ) as span:
+        yield span
+
+
+@contextmanager
+def process_batch(
+    messages: list[Message], queue: str, *, tracer_provider: TracerProvider | None = None
+) -> Iterator[Span]:
+    """One ``process QUEUE`` span (kind CONSUMER) around handling a list of messages.
+
+    The span is a child of the current span, if any, and links to the span that sent
+    each message that carries one (several messages of one `send_many` give one link
+    each), with ``messaging.batch.message_count``. Usable in sync and asyncio code.
+
+    Args:
+        messages: The messages being handled together.
+        queue: The queue's name, as given to the consumer.
+        tracer_provider: Where spans go; the global provider by default.
+
+    Yields:
+        The span, for the handler's own attributes and events.
+    """
+    attributes = _process_attributes(queue, messages[0].group if messages else None)
+    attributes["messaging.batch.message_count"] = len(messages)
+    streams = {message.stream for message in messages}
+    if len(streams) == 1:
+        attributes["messaging.destination.partition.id"] = streams.pop()
+    links = [link for link in map(_link, messages) if link is not None]
+    with _tracer(tracer_provider).start_as_current_span(
+        f"process {queue}", kind=SpanKind.CONSUMER, attributes=attributes, links=links
+    ) as span:
+        yield span
+
+
+def _process_attributes(queue: str, group: str | None) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.destination.name": queue,
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
-        "messaging.consumer.group.name": message.group,
-        "messaging.destination.partition.id": message.stream,
-        "messaging.message.id": message.id,
-        "messaging.message.body.size": len(message.body),
     }
-    with _tracer(tracer_provider).start_as_current_span(
-        f"process {queue}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    ) as span:
-        yield span
+    if group is not None:
+        attributes["messaging.consumer.group.name"] = group
+    return attributes
+
+
+def _link(message: Message) -> Link | None:
+    """A link to the span that sent `message`, or None when it carries no context."""
+    sent = trace.get_current_span(
+        propagate.extract(message.headers, context.Context(), getter=_GETTER)
+    ).get_span_context()
+    if not sent.is_valid:
+        return None
+    return Link(sent, {"messaging.message.id": message.id})

@@ -54,6 +54,12 @@ def add_worker_command(commands: Any) -> None:
         default=10,
         help="deliveries before a message is dead-lettered; 0 never (default: 10)",
     )
+    worker.add_argument(
+        "--trace",
+        action="store_true",
+        help="run each handler call in an OpenTelemetry span, with the globally "
+        "configured provider (e.g. under opentelemetry-instrument); needs the otel extra",
+    )
     worker.set_defaults(handler=queue_command(_worker))
 
 
@@ -104,6 +110,7 @@ def _worker(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         claim_idle=args.claim_idle,
         max_deliveries=args.max_deliveries or None,
+        trace=args.trace,
         **({"shards": args.shards} if args.shards else {}),
         **connection_options(args),
     )
