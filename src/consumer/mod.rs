@@ -352,7 +352,10 @@ impl Consumer {
                 let queued = shared.progress.queued_up_to(shard);
                 match hand_back(&mut connection, &triage, &deliveries, queued).await {
                     Ok(count) => shared.counters.handed_back.add(count as u64),
-                    Err(error) => shared.notices.report(error),
+                    // What was not handed back is claimed after claim_idle.
+                    Err(error) => shared
+                        .notices
+                        .report(error.classified(|key| shared.nodes.node_of(key))),
                 }
             });
         }
@@ -435,6 +438,9 @@ impl Shared {
 
 impl ReaderEvents for Shared {
     fn error(&self, error: Error) {
+        // Readers, claimers and triage report what a command came to; a slot on the move
+        // is retried by the next read or pass.
+        let error = error.classified(|key| self.nodes.node_of(key));
         if matches!(error, Error::Transient { .. }) {
             self.counters.retried.add(1);
         }

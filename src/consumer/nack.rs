@@ -195,7 +195,10 @@ async fn release_later(shared: &Shared, connection: &mut Connection, pending: Ve
             Ok(released) => shared
                 .progress
                 .nacked(shard, released.iter().map(String::as_str)),
-            Err(error) => shared.notices.report(error),
+            // Left unreleased, the entries are claimed after claim_idle.
+            Err(error) => shared
+                .notices
+                .report(error.classified(|key| shared.nodes.node_of(key))),
         }
     }
 }
