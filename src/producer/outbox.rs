@@ -109,30 +109,7 @@ impl Outbox {
 
     /// Appends one body if there is room.
     pub fn offer(&self, body: &[u8]) -> Offer {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Offer::Closed;
-        }
-        if !state.has_room(&self.limits, body.len()) {
-            return Offer::Full;
-        }
-        let was_empty = state.filling.is_empty();
-        state.filling.push(body);
-        state.queued += 1;
-        state.unconfirmed_messages += 1;
-        state.unconfirmed_bytes += body.len();
-        if state.filling.len() >= self.limits.batch
-            || state.filling.byte_len() >= self.limits.batch_bytes
-        {
-            let batch = std::mem::take(&mut state.filling);
-            state.full.push_back(batch);
-            drop(state);
-            self.wake.notify_one();
-        } else if was_empty {
-            drop(state);
-            self.wake.notify_one();
-        }
-        Offer::Accepted
+        self.offer_unkeyed(body.len(), |batch| batch.push(body))
     }
 
     /// Appends one message with headers (maybe none), bound for shard `lane` when it has
@@ -185,6 +162,13 @@ impl Outbox {
     /// `offer` of a message without a key but with headers.
     fn offer_headed(&self, body: &[u8], headers: &PackedHeaders) -> Offer {
         let size = body.len() + headers.packed().len();
+        self.offer_unkeyed(size, |batch| batch.push_with_headers(body, headers))
+    }
+
+    /// Appends a message of `size` bytes to the round-robin batch with `push`, if there
+    /// is room; wakes the writer when the batch fills or starts.
+    #[inline]
+    fn offer_unkeyed(&self, size: usize, push: impl FnOnce(&mut BodyBatch)) -> Offer {
         let mut state = self.state.lock();
         if state.closed {
             return Offer::Closed;
@@ -193,7 +177,7 @@ impl Outbox {
             return Offer::Full;
         }
         let was_empty = state.filling.is_empty();
-        state.filling.push_with_headers(body, headers);
+        push(&mut state.filling);
         state.queued += 1;
         state.unconfirmed_messages += 1;
         state.unconfirmed_bytes += size;
