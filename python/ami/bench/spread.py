@@ -58,17 +58,23 @@ def queue_names(count: int, prefix: str = "queue") -> list[str]:
 
 def computed(layout: str, masters: int, queues: int, shards: int) -> Spread:
     """The shards per master when the masters own equal slot ranges (as ``redis-cli
-    --cluster create`` assigns them).
+    --cluster create`` assigns them). Spread queues are created one after another, each
+    on the offset its clients choose (`ami._ami.choose_spread_offset`).
 
     Returns:
         The busiest master's and the fair share, in shards.
     """
+    ranges = slot_ranges(masters)
     owner = [0] * 16384
-    for index, (first, last) in enumerate(slot_ranges(masters)):
+    for index, (first, last) in enumerate(ranges):
         owner[first : last + 1] = [index] * (last - first + 1)
+    placed: list[tuple[str, int, int | None]] = []
+    for name in queue_names(queues):
+        offset = _ami.choose_spread_offset(ranges, placed, shards) if layout == "spread" else None
+        placed.append((name, shards, offset))
     held: Counter[int] = Counter(
-        owner[_ami.shard_slot(name, shard, shards, layout)]
-        for name in queue_names(queues)
+        owner[_ami.shard_slot(name, shard, shards, layout, offset)]
+        for name, _, offset in placed
         for shard in range(shards)
     )
     total = queues * shards
