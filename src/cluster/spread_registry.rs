@@ -24,6 +24,7 @@ const SWAP_SCRIPT: &str = "if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then
 
 /// The keys of new spread queue `keys` (no record yet) at the offset chosen for it, or
 /// at the offset the list already holds for it (another client is creating it too).
+/// A user without `EVAL` gets the offset chosen from the list as read, unlisted.
 pub async fn place(
     connection: &Connection,
     keys: &QueueKeys,
@@ -43,8 +44,14 @@ pub async fn place(
         let offset = choose_offset(&owner, &others, keys.shards());
         let placed = keys.clone().at_offset(offset);
         entries.insert(keys.name().to_owned(), placed.clone());
-        if swap(connection, &text, &render(&entries), deadline).await? {
-            return Ok(placed);
+        match swap(connection, &text, &render(&entries), deadline).await {
+            Ok(true) => return Ok(placed),
+            Ok(false) => {}
+            // A user refused scripts still chooses knowing the listed queues; only
+            // queues created at the same moment may then choose alike. Its consumers
+            // (or an operator) list it later.
+            Err(Error::Server { code, .. }) if code == "NOPERM" => return Ok(placed),
+            Err(e) => return Err(e),
         }
         if Instant::now() >= deadline {
             return Err(crowded());

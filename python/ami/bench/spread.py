@@ -181,7 +181,7 @@ def format_table(rows: Sequence[Spread], *, shares: bool) -> list[str]:
         by_workload.setdefault((row.masters, row.queues, row.shards), {})[row.layout] = row
     for (masters, queues, shards), layouts in by_workload.items():
         fair = next(iter(layouts.values())).fair
-        cells = [_cell(layouts[layout], value) for layout in LAYOUTS]
+        cells = [_cell(layouts[layout], value) if layout in layouts else "-" for layout in LAYOUTS]
         lines.append(f"| {masters} | {queues} x {shards} | {value(fair)} | {' | '.join(cells)} |")
     return lines
 
@@ -196,7 +196,11 @@ def _cell(row: Spread, value: Callable[[float], str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ami.bench.spread", description=__doc__)
     parser.add_argument("--computed-only", action="store_true", help="skip the local clusters")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, action="append", help="measure only this layout (repeatable)"
+    )
     args = parser.parse_args(argv)
+    measured_layouts = tuple(args.layout or LAYOUTS)
     workloads = [(1, SHARDS), (1, 32), (1, 100), (QUEUES, SHARDS)]
     rows = [
         computed(layout, masters, queues, shards)
@@ -217,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured(masters, queues, layout)
         for masters in MEASURED_MASTERS
         for queues in (1, QUEUES)
-        for layout in LAYOUTS
+        for layout in measured_layouts
     ]
     print("\n".join(format_table(rows, shares=True)))
     print(f"\n({time.monotonic() - started:.0f} s)")
