@@ -30,7 +30,7 @@ def recorded(client: RedisCluster, queue: str) -> str:
 
 
 def offset_of(client: RedisCluster, queue: str) -> int:
-    count, layout, offset = recorded(client, queue).split(" ")
+    _count, layout, offset = recorded(client, queue).split(" ")
     assert layout == "spread"
     return int(offset)
 
@@ -79,9 +79,7 @@ def test_twenty_queues_created_one_by_one_are_spread_within_the_fair_share(
     # What tools show agrees with the slot map and the record.
     stats = ami.inspect(queues[3], nodes=six_masters)
     assert stats.offset == offset_of(no_registry, queues[3])
-    assert Counter(shard.master for shard in stats.shards) == masters_of(
-        no_registry, [queues[3]]
-    )
+    assert Counter(shard.master for shard in stats.shards) == masters_of(no_registry, [queues[3]])
 
 
 def test_queues_created_at_once_each_choose_knowing_the_others(
@@ -96,7 +94,7 @@ def test_queues_created_at_once_each_choose_knowing_the_others(
             start.wait()
             with ami.Producer(name, nodes=six_masters, layout="spread", create_group=False):
                 pass
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=create, args=(name,)) for name in queues]
@@ -127,12 +125,14 @@ def test_clients_of_one_new_queue_started_at_once_agree_on_its_offset(
             start.wait()
             client: ami.Producer | ami.Consumer
             if index % 2:
-                client = ami.Consumer(queue, consumer=f"c{index}", nodes=six_masters, layout="spread")
+                client = ami.Consumer(
+                    queue, consumer=f"c{index}", nodes=six_masters, layout="spread"
+                )
             else:
                 client = ami.Producer(queue, nodes=six_masters, layout="spread")
             with lock:
                 clients.append(client)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=join, args=(i,)) for i in range(8)]
@@ -242,9 +242,7 @@ def test_growing_keeps_the_offset_and_the_list(
     assert recorded(six_masters_client, queue) == f"20 spread {offset}"
     assert listed(six_masters_client)[queue] == f"20 spread {offset}"
     with ami.Consumer(queue, consumer="c", nodes=six_masters, shards=20, layout="spread") as c:
-        assert c.streams == [
-            _ami.stream_name(queue, i, 20, "spread", offset) for i in range(20)
-        ]
+        assert c.streams == [_ami.stream_name(queue, i, 20, "spread", offset) for i in range(20)]
 
 
 def test_the_offset_choice_is_offered_for_planning() -> None:

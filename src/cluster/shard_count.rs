@@ -55,15 +55,15 @@ pub async fn check_shards(
             None => Ok(keys.clone()),
         };
     }
-    let ours = match read_record(connection, keys.name(), deadline).await? {
-        Some(value) => accept(keys, &value)?,
-        None => {
-            refuse_go_streams(connection, keys).await?;
-            let placed = place(connection, keys, deadline).await?;
-            match record_first(connection, &placed, deadline).await? {
-                Some(value) => accept(keys, &value)?,
-                None => placed,
-            }
+    let recorded = read_record(connection, keys.name(), deadline).await?;
+    let ours = if let Some(value) = recorded {
+        accept(keys, &value)?
+    } else {
+        refuse_go_streams(connection, keys).await?;
+        let placed = place(connection, keys, deadline).await?;
+        match record_first(connection, &placed, deadline).await? {
+            Some(value) => accept(keys, &value)?,
+            None => placed,
         }
     };
     keep_listed(connection, &ours, deadline).await;

@@ -92,10 +92,14 @@ pub fn parse(text: &str) -> BTreeMap<String, QueueKeys> {
 
 #[must_use]
 pub fn render(entries: &BTreeMap<String, QueueKeys>) -> String {
-    entries
-        .iter()
-        .map(|(name, keys)| format!("{name} {}\n", keys.record()))
-        .collect()
+    let mut text = String::new();
+    for (name, keys) in entries {
+        text.push_str(name);
+        text.push(' ');
+        text.push_str(&keys.record());
+        text.push('\n');
+    }
+    text
 }
 
 async fn read(connection: &Connection, deadline: Instant) -> Result<String> {
@@ -151,8 +155,9 @@ async fn slot_owners(connection: &Connection) -> Result<Vec<Option<usize>>> {
     for (first, last, node) in parse_slots(&reply) {
         let next = index.len();
         let master = *index.entry(node).or_insert(next);
-        for slot in usize::from(first)..=usize::from(last).min(slots - 1) {
-            owner[slot] = Some(master);
+        let last = usize::from(last).min(slots - 1);
+        if let Some(range) = owner.get_mut(usize::from(first)..=last) {
+            range.fill(Some(master));
         }
     }
     Ok(owner)
