@@ -5,7 +5,10 @@ every client and tool of the queue runs on the recorded offset, list or no list.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -13,6 +16,7 @@ from redis.cluster import RedisCluster
 
 import ami
 from ami import _ami
+from ami.cluster import slot_ranges
 from helpers import drain
 
 MASTERS = 6  # as the six_masters fixture starts
@@ -50,6 +54,16 @@ def masters_of(client: RedisCluster, queues: list[str]) -> Counter[str]:
             node = client.get_node_from_key(stream)
             held[f"{node.host}:{node.port}"] += 1
     return held
+
+
+def one_after_another(queues: int) -> list[int]:
+    """The offsets `queues` 10-shard queues get when created one after another on the
+    fixture's slot ranges, sorted: names do not matter to the choice, only the order."""
+    ranges = slot_ranges(MASTERS)
+    placed: list[tuple[str, int, int | None]] = []
+    for index in range(queues):
+        placed.append((f"q{index}", SHARDS, _ami.choose_spread_offset(ranges, placed, SHARDS)))
+    return sorted(offset for _, _, offset in placed if offset is not None)
 
 
 def within_fair_share(held: Counter[str], shards: int) -> bool:
@@ -105,8 +119,9 @@ def test_queues_created_at_once_each_choose_knowing_the_others(
 
     assert failures == []
     # The list was swapped whole, never over a change: every queue is on it, and the
-    # placement is one the queues would get created one after another.
+    # offsets are those the queues get created one after another.
     assert listed(no_registry) == {name: recorded(no_registry, name) for name in queues}
+    assert sorted(offset_of(no_registry, name) for name in queues) == one_after_another(QUEUES)
     held = masters_of(no_registry, queues)
     assert max(held.values()) == math.ceil(QUEUES * SHARDS / MASTERS)
     assert within_fair_share(held, QUEUES * SHARDS)
@@ -246,8 +261,6 @@ def test_growing_keeps_the_offset_and_the_list(
 
 
 def test_the_offset_choice_is_offered_for_planning() -> None:
-    from ami.cluster import slot_ranges
-
     ranges = slot_ranges(MASTERS)
     first = _ami.choose_spread_offset(ranges, [], SHARDS)
     assert first == _ami.choose_spread_offset(ranges, [], SHARDS)
@@ -259,3 +272,35 @@ def test_the_offset_choice_is_offered_for_planning() -> None:
         _ami.choose_spread_offset(ranges, [("a", SHARDS, 16384)], SHARDS)
     with pytest.raises(ami.ConfigError):
         _ami.stream_name("q", 0, SHARDS, "go", 5)
+
+
+CREATE_IN_A_PROCESS = """
+import sys, time
+import ami
+nodes, name, at = sys.argv[1].split(","), sys.argv[2], float(sys.argv[3])
+time.sleep(max(0.0, at - time.time()))
+with ami.Producer(name, nodes=nodes, layout="spread", create_group=False):
+    pass
+"""
+
+
+def test_queues_created_by_processes_at_once_each_choose_knowing_the_others(
+    six_masters: list[str], no_registry: RedisCluster, queue: str
+) -> None:
+    queues = [f"{queue}-{i}" for i in range(8)]
+    # Every process imports first, then all create at the same instant.
+    at = time.time() + 3.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATE_IN_A_PROCESS, ",".join(six_masters), name, str(at)]
+        )
+        for name in queues
+    ]
+    assert [process.wait(60.0) for process in processes] == [0] * len(queues)
+
+    assert listed(no_registry) == {name: recorded(no_registry, name) for name in queues}
+    # Two queues share an offset only where created one after another they would too
+    # (on 6 masters a 10-shard queue has few distinct placements).
+    offsets = sorted(offset_of(no_registry, name) for name in queues)
+    assert offsets == one_after_another(len(queues))
+    assert max(masters_of(no_registry, queues).values()) == math.ceil(80 / MASTERS)
