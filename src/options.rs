@@ -146,6 +146,8 @@ impl Default for ProducerOptions {
 }
 
 impl ProducerOptions {
+    /// The keys as configured; a spread queue runs on the offset it recorded, which
+    /// `settle_keys` adds at start.
     #[must_use]
     pub fn keys(&self) -> QueueKeys {
         QueueKeys::new(&self.name, self.layout, self.shards)
@@ -234,6 +236,8 @@ impl Default for ConsumerOptions {
 }
 
 impl ConsumerOptions {
+    /// The keys as configured; a spread queue runs on the offset it recorded, which
+    /// `settle_keys` adds at start.
     #[must_use]
     pub fn keys(&self) -> QueueKeys {
         QueueKeys::new(&self.name, self.layout, self.shards)

@@ -26,6 +26,7 @@ PRODUCER_RULES = [
     "+xgroup|create",
     "+set",
     "+get",
+    "+eval",
     "+wait",
     "+ping",
     "+cluster|slots",
@@ -150,6 +151,30 @@ def test_least_privilege_users_round_trip_without_denials(
     ) as consumer:
         assert len(drain(consumer, 100)) == 100
     assert _acl_denials(secured) == []
+
+
+def test_a_user_refused_scripts_creates_a_spread_queue_unlisted(
+    secured: list[str], queue: str
+) -> None:
+    host, port = secured[0].rsplit(":", 1)
+    admin = RedisCluster(startup_nodes=[ClusterNode(host, int(port))], password=PASSWORD)
+    options: dict[str, object] = {"nodes": secured, "shards": 3, "layout": "spread"}
+    no_scripts = {"username": "no-scripts", "password": "consumer-pw"}
+    try:
+        with ami.Consumer(queue, consumer="a", **no_scripts, **options) as consumer:  # type: ignore[arg-type]
+            record = admin.get(f"qu_{queue}_shards")
+            assert record is not None and record.startswith(b"3 spread ")
+            assert f"{queue} ".encode() not in (admin.get("qu_spread_offsets") or b"")
+            streams = consumer.streams
+        with ami.Producer(queue, password=PASSWORD, **options) as producer:  # type: ignore[arg-type]
+            producer.send_many([b"x"] * 10)
+        with ami.Consumer(queue, consumer="b", password=PASSWORD, **options) as consumer:  # type: ignore[arg-type]
+            assert consumer.streams == streams
+            assert len(drain(consumer, 10)) == 10
+        assert f"{queue} {record.decode()}\n".encode() in admin.get("qu_spread_offsets")
+    finally:
+        admin.close()
+        _acl_denials(secured)
 
 
 def _acl_denials(secured: list[str]) -> list[object]:

@@ -117,10 +117,11 @@ def test_a_queue_grows_from_10_to_20_shards_without_losing_a_message(
         assert "restart it" in str(error)
     handled = reader.bodies + successor.bodies
     assert set(handled) == sent
+    offset = ami.inspect(queue, nodes=six_masters).offset
     assert six_masters_client.get(f"qu_{queue}_shards") == (
-        b"20 spread" if layout == "spread" else b"20"
+        b"20 spread %d" % offset if layout == "spread" else b"20"
     )
-    streams_of_20 = {_ami.stream_name(queue, i, 20, layout) for i in range(20)}
+    streams_of_20 = {_ami.stream_name(queue, i, 20, layout, offset) for i in range(20)}
     assert successor.streams == streams_of_20
     with pytest.raises(ami.ConfigError, match="shards=20"):
         ami.Producer(queue, **old)

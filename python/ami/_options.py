@@ -79,15 +79,17 @@ class ClientOptions(ConnectionOptions, total=False):
     """Where the shard streams sit. ``"go"``: the Go ami's names ``qu{i}_NAME``, whose
     hash tags put shard i of every queue on the same slot, so a 10-shard queue uses at
     most 5 masters of any cluster and every queue uses the same ones. ``"spread"``:
-    ``qu{TAG}_NAME``, with tags chosen so shard i of N sits 16384·i/N slots after a
-    slot picked by the queue's name: each master holds its fair share of every queue's
-    shards, at any cluster size. Go clients cannot read a spread queue. Recorded with
-    `shards` (see `check_shards`). Default: ``"go"``."""
+    ``qu{TAG}_NAME``, with tags chosen so shard i of N sits 16384·i/N slots after an
+    offset chosen when the queue is created, away from the other spread queues: each
+    master holds its fair share of every queue's shards, at any cluster size. Go
+    clients cannot read a spread queue. Recorded with `shards` and the offset (see
+    `check_shards`). Default: ``"go"``."""
 
     check_shards: bool
     """Record `shards` and `layout` in the key ``qu_NAME_shards`` (the first client of a
     queue), or check them against the recorded ones, so clients that disagree fail at
-    start with `ConfigError` instead of missing each other's shards. Default: ``True``."""
+    start with `ConfigError` instead of missing each other's shards. A spread client
+    runs on the offset recorded there, also with ``False``. Default: ``True``."""
 
     on_error: ErrorHandler | None
     """Called from a background thread with each `AmiError` the background work meets,

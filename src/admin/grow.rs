@@ -5,6 +5,7 @@
 use super::Admin;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::shard_count::shards_key;
+use crate::cluster::spread_registry::keep_listed;
 use crate::error::{Error, Result};
 use crate::options::validate_shards;
 use crate::wire::naming::{Layout, QueueKeys};
@@ -18,7 +19,7 @@ impl Admin {
     pub async fn grow(&self, shards: usize) -> Result<QueueKeys> {
         let old = &self.keys;
         check_growth(old, shards)?;
-        let new = QueueKeys::new(old.name(), old.layout(), shards);
+        let new = old.with_shards(shards);
         let old_streams = old.streams();
         let added: Vec<String> = new
             .streams()
@@ -45,6 +46,10 @@ impl Admin {
                 "shards",
                 format!("{key} changed meanwhile, to {found:?}; look again before growing"),
             ));
+        }
+        if new.layout() == Layout::Spread {
+            let deadline = tokio::time::Instant::now() + self.patience;
+            keep_listed(&self.connection, &new, deadline).await;
         }
         Ok(new)
     }

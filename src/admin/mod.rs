@@ -48,31 +48,34 @@ impl Admin {
         options.validate()?;
         let connection = connect(options, options.response_timeout).await?;
         let recorded = recorded_shards(&connection, name).await?;
-        let (recorded_layout, recorded_shards) = recorded.unzip();
-        let keys = QueueKeys::new(
-            name,
-            layout.or(recorded_layout).unwrap_or_default(),
-            shards.or(recorded_shards).unwrap_or(DEFAULT_SHARDS),
-        );
-        if let Some((layout, shards)) = recorded {
-            let theirs = QueueKeys::new(name, layout, shards);
-            if theirs != keys {
-                let option = if layout == keys.layout() {
-                    "shards"
-                } else {
-                    "layout"
-                };
-                return Err(Error::invalid(
-                    option,
-                    format!(
-                        "queue {name:?} records {} in {}, not {}",
-                        theirs.describe(),
-                        shards_key(name),
-                        keys.describe()
-                    ),
-                ));
+        let keys = match &recorded {
+            Some(theirs) => {
+                let layout = layout.unwrap_or(theirs.layout());
+                let shards = shards.unwrap_or(theirs.shards());
+                if (layout, shards) != (theirs.layout(), theirs.shards()) {
+                    let option = if layout == theirs.layout() {
+                        "shards"
+                    } else {
+                        "layout"
+                    };
+                    return Err(Error::invalid(
+                        option,
+                        format!(
+                            "queue {name:?} records {} in {}, not {}",
+                            theirs.describe(),
+                            shards_key(name),
+                            QueueKeys::new(name, layout, shards).describe()
+                        ),
+                    ));
+                }
+                theirs.clone()
             }
-        }
+            None => QueueKeys::new(
+                name,
+                layout.unwrap_or_default(),
+                shards.unwrap_or(DEFAULT_SHARDS),
+            ),
+        };
         Ok(Self {
             connection,
             keys,

@@ -10,3 +10,4 @@ pub mod older_servers;
 pub mod retry;
 pub mod servers;
 pub mod shard_count;
+pub mod spread_registry;

@@ -92,7 +92,7 @@ impl Nodes {
     }
 }
 
-fn parse_slots(reply: &Value) -> Vec<(u16, u16, String)> {
+pub(crate) fn parse_slots(reply: &Value) -> Vec<(u16, u16, String)> {
     let Value::Array(ranges) = reply else {
         return Vec::new();
     };

@@ -18,7 +18,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::survey;
-use crate::cluster::shard_count::{check_shards, watch_record};
+use crate::cluster::shard_count::{settle_keys, watch_record};
 use crate::consumer::ack::{AckBuffer, Acked};
 use crate::consumer::ack_write::AckWriter;
 use crate::consumer::claim::Claimer;
@@ -61,6 +61,8 @@ pub struct Consumer {
 
 struct Shared {
     options: ConsumerOptions,
+    /// The queue's keys as recorded (a spread queue's offset comes from its record).
+    keys: QueueKeys,
     streams: Vec<String>,
     group: String,
     acks: AckBuffer,
@@ -92,23 +94,21 @@ impl Consumer {
     /// Connects, creates the groups when missing and starts the readers and the acker.
     pub fn start(options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
-        let keys = options.keys();
-        let streams = keys.streams();
-        let group = keys.group();
         let rt = runtime();
         let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
-        let (writer, readers) = rt.block_on(async {
+        let (writer, readers, keys) = rt.block_on(async {
             let writer = connect(&options.connection, options.connection.response_timeout).await?;
-            survey(&writer, &streams, patience).await?;
-            if options.check_shards {
-                check_shards(&writer, &keys, patience).await?;
-            }
-            ensure_groups(&writer, &streams, &group, patience).await?;
-            let readers = connect_readers(&options.connection, read_timeout, streams.len()).await?;
-            Ok::<_, Error>((writer, readers))
+            let configured = options.keys();
+            survey(&writer, &configured.streams(), patience).await?;
+            let keys = settle_keys(&writer, &configured, options.check_shards, patience).await?;
+            ensure_groups(&writer, &keys.streams(), &keys.group(), patience).await?;
+            let readers = connect_readers(&options.connection, read_timeout, keys.shards()).await?;
+            Ok::<_, Error>((writer, readers, keys))
         })?;
+        let streams = keys.streams();
+        let group = keys.group();
         let nodes = rt.block_on(Nodes::load(writer.clone()));
         let (stop, _) = watch::channel(false);
         // Each shard keeps about one read in the queue: prefetch stays near shards * count.
@@ -123,6 +123,7 @@ impl Consumer {
         let progress = Arc::new(Progress::new(streams.len(), memory));
         let shared = Arc::new(Shared {
             options,
+            keys: keys.clone(),
             streams,
             group,
             acks,
@@ -420,7 +421,7 @@ impl Shared {
         Triage {
             shard,
             stream: self.streams[shard].clone(),
-            dead_letters: self.options.keys().dead_letter_stream(shard),
+            dead_letters: self.keys.dead_letter_stream(shard),
             group: self.group.clone(),
             consumer: self.options.consumer.clone(),
             max_deliveries: self.options.max_deliveries,

@@ -20,7 +20,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::servers::{holders, survey};
-use crate::cluster::shard_count::{check_shards, watch_record};
+use crate::cluster::shard_count::{settle_keys, watch_record};
 use crate::error::{Error, Result};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
@@ -66,22 +66,24 @@ impl Producer {
     /// With `reports`, every batch written or failed is reported (see `reports`).
     pub fn start(options: ProducerOptions, reports: bool) -> Result<Self> {
         options.validate()?;
-        let keys = options.keys();
-        let streams = keys.streams();
         let rt = runtime();
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
-        let (connection, holders) = rt.block_on(async {
+        let (connection, holders, keys, streams) = rt.block_on(async {
             let connection =
                 connect(&options.connection, options.connection.response_timeout).await?;
-            let holders = survey(&connection, &streams, patience).await?;
-            if options.check_shards {
-                check_shards(&connection, &keys, patience).await?;
+            let configured = options.keys();
+            let mut holders = survey(&connection, &configured.streams(), patience).await?;
+            let keys =
+                settle_keys(&connection, &configured, options.check_shards, patience).await?;
+            let streams = keys.streams();
+            if keys != configured {
+                holders = survey(&connection, &streams, patience).await?;
             }
             if options.create_group {
                 ensure_groups(&connection, &streams, &keys.group(), patience).await?;
             }
-            Ok::<_, Error>((connection, holders))
+            Ok::<_, Error>((connection, holders, keys, streams))
         })?;
         let nodes = rt.block_on(Nodes::load(connection.clone()));
         let direct = DirectWrites::new(

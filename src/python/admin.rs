@@ -75,6 +75,13 @@ impl AdminCorePy {
         self.keys.layout().as_str()
     }
 
+    /// The slot of shard 0 in the spread layout (as recorded, else the slot of the
+    /// name); `None` in the Go layout.
+    #[getter]
+    fn offset(&self) -> Option<u16> {
+        (self.keys.layout() == Layout::Spread).then(|| self.keys.offset())
+    }
+
     /// The stream of shard `shard`.
     fn stream(&self, shard: usize) -> PyResult<String> {
         Ok(self.keys.stream(self.shard(shard)?))

@@ -26,6 +26,7 @@ fn ami_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(naming::stream_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::dead_letter_stream_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::shard_slot, m)?)?;
+    m.add_function(wrap_pyfunction!(naming::choose_spread_offset, m)?)?;
     m.add_function(wrap_pyfunction!(naming::group_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::validate_name, m)?)?;
     m.add_function(wrap_pyfunction!(naming::shard_for_key, m)?)?;

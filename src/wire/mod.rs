@@ -4,6 +4,7 @@
 pub mod hash_slot;
 pub mod headers;
 pub mod naming;
+pub mod offset_choice;
 pub mod pipeline_replies;
 pub mod raw_reply;
 pub mod reply;

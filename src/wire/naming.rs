@@ -15,8 +15,9 @@ pub enum Layout {
     #[default]
     Go,
     /// `qu{TAG}_NAME`, the tag chosen so that shard `i` of `shards` sits on slot
-    /// `(slot(NAME) + i * 16384 / shards) mod 16384`: evenly over the slot space, which
-    /// masters split in equal ranges, starting at a different slot for each queue.
+    /// `(offset + i * 16384 / shards) mod 16384`: evenly over the slot space, which
+    /// masters split in equal ranges. The offset is chosen when the queue is created,
+    /// away from the other spread queues, and recorded (see [`QueueKeys::record`]).
     Spread,
 }
 
@@ -47,6 +48,9 @@ pub struct QueueKeys {
     name: String,
     layout: Layout,
     shards: usize,
+    /// The spread layout's first slot, when recorded; else the slot of the name (as
+    /// queues recorded `N spread` before offsets were chosen).
+    offset: Option<u16>,
 }
 
 impl QueueKeys {
@@ -56,7 +60,33 @@ impl QueueKeys {
             name: name.to_owned(),
             layout,
             shards,
+            offset: None,
         }
+    }
+
+    /// The same queue with its spread layout starting on slot `offset` (below 16384).
+    #[must_use]
+    pub fn at_offset(mut self, offset: u16) -> Self {
+        debug_assert!(offset < SLOTS);
+        if self.layout == Layout::Spread {
+            self.offset = Some(offset % SLOTS);
+        }
+        self
+    }
+
+    /// The same queue with `shards` shards, on the same offset.
+    #[must_use]
+    pub fn with_shards(&self, shards: usize) -> Self {
+        Self {
+            shards,
+            ..self.clone()
+        }
+    }
+
+    /// The slot of shard 0 in the spread layout.
+    #[must_use]
+    pub fn offset(&self) -> u16 {
+        self.offset.unwrap_or_else(|| slot_of(self.name.as_bytes()))
     }
 
     #[must_use]
@@ -95,7 +125,7 @@ impl QueueKeys {
 
     fn spread_slot(&self, shard: usize) -> u16 {
         let slots = usize::from(SLOTS);
-        let offset = usize::from(slot_of(self.name.as_bytes()));
+        let offset = usize::from(self.offset());
         // Shard 2i of 2n shards sits on the slot of shard i of n: doubling the count
         // keeps every existing stream.
         let slot = (offset + shard * slots / self.shards.max(1)) % slots;
@@ -129,34 +159,60 @@ impl QueueKeys {
     }
 
     /// What the queue's metadata key holds: `10` in the Go layout (as before layouts
-    /// existed), `10 spread` in the spread one. A client that knows no layouts reads
-    /// the latter as a count other than its own and refuses to start.
+    /// existed), `10 spread 4321` in the spread one, the last number its offset (`10
+    /// spread`, from queues created before offsets were chosen, means the slot of the
+    /// name). A client that knows no layouts, or no offsets, reads either as a record
+    /// other than its own and refuses to start.
     #[must_use]
     pub fn record(&self) -> String {
-        match self.layout {
-            Layout::Go => self.shards.to_string(),
-            Layout::Spread => format!("{} spread", self.shards),
+        match (self.layout, self.offset) {
+            (Layout::Go, _) => self.shards.to_string(),
+            (Layout::Spread, None) => format!("{} spread", self.shards),
+            (Layout::Spread, Some(offset)) => format!("{} spread {offset}", self.shards),
         }
     }
 
-    /// The layout and shard count a metadata key records, or `None` for anything else.
+    /// The keys of queue `name` as its metadata key `value` records them, or `None` when
+    /// `value` is not a record. Only the canonical spelling is accepted (no signs,
+    /// leading zeros or extra spaces), so equal keys always mean equal records.
     #[must_use]
-    pub fn parse_record(value: &str) -> Option<(Layout, usize)> {
-        let (count, layout) = match value.split_once(' ') {
-            Some((count, layout)) => (count, Layout::parse(layout).ok()?),
-            None => (value, Layout::Go),
+    pub fn parse_record(name: &str, value: &str) -> Option<Self> {
+        let mut words = value.split(' ');
+        let shards = canonical_number(words.next()?)?;
+        let keys = match (words.next(), words.next(), words.next()) {
+            (None, _, _) => Self::new(name, Layout::Go, shards),
+            (Some("spread"), None, _) => Self::new(name, Layout::Spread, shards),
+            (Some("spread"), Some(offset), None) => {
+                let offset = u16::try_from(canonical_number(offset)?).ok()?;
+                if offset >= SLOTS {
+                    return None;
+                }
+                Self::new(name, Layout::Spread, shards).at_offset(offset)
+            }
+            _ => return None,
         };
-        Some((layout, count.parse().ok()?))
+        Some(keys)
     }
 
-    /// `shards=10` or `shards=10 layout="spread"`, for messages.
+    /// `shards=10`, or `shards=10 layout="spread" offset=4321`, for messages.
     #[must_use]
     pub fn describe(&self) -> String {
         match self.layout {
             Layout::Go => format!("shards={}", self.shards),
-            Layout::Spread => format!("shards={} layout=\"spread\"", self.shards),
+            Layout::Spread => format!(
+                "shards={} layout=\"spread\" offset={}",
+                self.shards,
+                self.offset()
+            ),
         }
     }
+}
+
+fn canonical_number(word: &str) -> Option<usize> {
+    let canonical = word.bytes().all(|b| b.is_ascii_digit())
+        && !word.is_empty()
+        && (word == "0" || !word.starts_with('0'));
+    canonical.then(|| word.parse().ok()).flatten()
 }
 
 /// The consumer group shared by every consumer of queue `name`.
@@ -266,19 +322,44 @@ mod tests {
     }
 
     #[test]
-    fn records_name_the_layout_and_the_count() {
-        for layout in [Layout::Go, Layout::Spread] {
-            let keys = QueueKeys::new("q", layout, 12);
-            assert_eq!(QueueKeys::parse_record(&keys.record()), Some((layout, 12)));
+    fn records_name_the_layout_the_count_and_the_offset() {
+        for keys in [
+            QueueKeys::new("q", Layout::Go, 12),
+            QueueKeys::new("q", Layout::Spread, 12),
+            QueueKeys::new("q", Layout::Spread, 12).at_offset(0),
+            QueueKeys::new("q", Layout::Spread, 12).at_offset(16383),
+        ] {
+            assert_eq!(QueueKeys::parse_record("q", &keys.record()), Some(keys));
         }
-        assert_eq!(
-            QueueKeys::parse_record("10 spread"),
-            Some((Layout::Spread, 10))
-        );
-        for bad in ["", "x", "10 sideways", "spread", "10  spread"] {
-            assert_eq!(QueueKeys::parse_record(bad), None, "{bad:?}");
+        let named = QueueKeys::parse_record("orders", "10 spread").unwrap();
+        assert_eq!(named.offset(), slot_of(b"orders"));
+        assert_eq!(named.record(), "10 spread");
+        let chosen = QueueKeys::parse_record("orders", "10 spread 4321").unwrap();
+        assert_eq!((chosen.offset(), chosen.shards()), (4321, 10));
+        assert_eq!(chosen.slot(1), 4321 + 1638);
+        for bad in [
+            "",
+            "x",
+            "10 sideways",
+            "spread",
+            "10  spread",
+            "10 spread ",
+            "10 spread 16384",
+            "10 spread 01",
+            "10 spread -1",
+            "10 spread +1",
+            "010",
+            "10 spread 1 2",
+            "10 go",
+            "10 spread x",
+        ] {
+            assert_eq!(QueueKeys::parse_record("q", bad), None, "{bad:?}");
         }
         assert!(Layout::parse("Spread").is_err());
+        assert_eq!(
+            QueueKeys::new("q", Layout::Go, 10).at_offset(5).record(),
+            "10"
+        );
     }
 
     #[test]

@@ -152,9 +152,17 @@ def files(directory: Path, suffix: str) -> list[Path]:
 # --------------------------------------------------------------------------- cluster
 
 
-def stream_names(queue: str, shards: int, layout: str = "go") -> list[str]:
-    """The shard streams of `queue`."""
-    return [_ami.stream_name(queue, i, shards, layout) for i in range(shards)]
+def stream_names(
+    queue: str, shards: int, layout: str = "go", offset: int | None = None
+) -> list[str]:
+    """The shard streams of `queue` (a spread queue's on the `offset` it recorded)."""
+    return [_ami.stream_name(queue, i, shards, layout, offset) for i in range(shards)]
+
+
+def recorded_offset(client: RedisCluster, queue: str) -> int | None:
+    """The offset a spread queue recorded in ``qu_NAME_shards``, if any."""
+    words = (client.get(f"qu_{queue}_shards") or b"").split()
+    return int(words[2]) if len(words) == 3 else None
 
 
 def cluster_client(nodes: list[str]) -> RedisCluster:
@@ -179,10 +187,11 @@ def leftovers(nodes: list[str], queue: str, shards: int, layout: str = "go") -> 
     try:
         length = pending = 0
         dead: list[bytes] = []
-        for shard, stream in enumerate(stream_names(queue, shards, layout)):
+        offset = recorded_offset(client, queue) if layout == "spread" else None
+        for shard, stream in enumerate(stream_names(queue, shards, layout, offset)):
             length += client.xlen(stream)
             pending += client.xpending(stream, group)["pending"] if client.exists(stream) else 0
-            dead_letters = _ami.dead_letter_stream_name(queue, shard, shards, layout)
+            dead_letters = _ami.dead_letter_stream_name(queue, shard, shards, layout, offset)
             entries: Any = client.xrange(dead_letters)
             dead += [bytes(entry[b"m"]) for _, entry in entries]
         return Leftovers(length, pending, tuple(dead))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import SERVER
 
+import ami
 from ami import _ami
 from ami.cluster import LocalCluster
 from faults.chaos import fill_slot, keyslot, migrate_slot, slot_owner, slot_settled
@@ -63,12 +64,16 @@ def test_live_resharding_of_a_shard_slot_loses_nothing(
     started = time.monotonic()
     masters = cluster.nodes
     make = Specs(queue, masters, run_id, run_dir, SHARDS)
+    # The queue is created here, so its offset is recorded before the fleet starts.
+    with ami.Producer(queue, nodes=masters, shards=SHARDS, layout=layout, create_group=False):
+        pass
+    offset = ami.inspect(queue, nodes=masters).offset
     producer = fleet.producer(make.producer("producer", options=PRODUCER_OPTIONS[layout]))
     consumer_options = {"claim_idle": 5.0, "layout": layout}
     consumers = [
         fleet.consumer(make.consumer(name, options=consumer_options)) for name in ("c1", "c2")
     ]
-    stream = _ami.stream_name(queue, 0, SHARDS, layout)
+    stream = _ami.stream_name(queue, 0, SHARDS, layout, offset)
     slot = keyslot(masters[0], stream)
     home = slot_owner(masters[0], slot)
     away = next(address for address in masters if address != home)

@@ -58,17 +58,23 @@ def queue_names(count: int, prefix: str = "queue") -> list[str]:
 
 def computed(layout: str, masters: int, queues: int, shards: int) -> Spread:
     """The shards per master when the masters own equal slot ranges (as ``redis-cli
-    --cluster create`` assigns them).
+    --cluster create`` assigns them). Spread queues are created one after another, each
+    on the offset its clients choose (`ami._ami.choose_spread_offset`).
 
     Returns:
         The busiest master's and the fair share, in shards.
     """
+    ranges = slot_ranges(masters)
     owner = [0] * 16384
-    for index, (first, last) in enumerate(slot_ranges(masters)):
+    for index, (first, last) in enumerate(ranges):
         owner[first : last + 1] = [index] * (last - first + 1)
+    placed: list[tuple[str, int, int | None]] = []
+    for name in queue_names(queues):
+        offset = _ami.choose_spread_offset(ranges, placed, shards) if layout == "spread" else None
+        placed.append((name, shards, offset))
     held: Counter[int] = Counter(
-        owner[_ami.shard_slot(name, shard, shards, layout)]
-        for name in queue_names(queues)
+        owner[_ami.shard_slot(name, shard, shards, layout, offset)]
+        for name, _, offset in placed
         for shard in range(shards)
     )
     total = queues * shards
@@ -175,7 +181,7 @@ def format_table(rows: Sequence[Spread], *, shares: bool) -> list[str]:
         by_workload.setdefault((row.masters, row.queues, row.shards), {})[row.layout] = row
     for (masters, queues, shards), layouts in by_workload.items():
         fair = next(iter(layouts.values())).fair
-        cells = [_cell(layouts[layout], value) for layout in LAYOUTS]
+        cells = [_cell(layouts[layout], value) if layout in layouts else "-" for layout in LAYOUTS]
         lines.append(f"| {masters} | {queues} x {shards} | {value(fair)} | {' | '.join(cells)} |")
     return lines
 
@@ -190,7 +196,11 @@ def _cell(row: Spread, value: Callable[[float], str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ami.bench.spread", description=__doc__)
     parser.add_argument("--computed-only", action="store_true", help="skip the local clusters")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, action="append", help="measure only this layout (repeatable)"
+    )
     args = parser.parse_args(argv)
+    measured_layouts = tuple(args.layout or LAYOUTS)
     workloads = [(1, SHARDS), (1, 32), (1, 100), (QUEUES, SHARDS)]
     rows = [
         computed(layout, masters, queues, shards)
@@ -211,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured(masters, queues, layout)
         for masters in MEASURED_MASTERS
         for queues in (1, QUEUES)
-        for layout in LAYOUTS
+        for layout in measured_layouts
     ]
     print("\n".join(format_table(rows, shares=True)))
     print(f"\n({time.monotonic() - started:.0f} s)")

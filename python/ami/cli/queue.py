@@ -125,7 +125,7 @@ def format_stats(stats: QueueStats) -> list[str]:
     """
     header = (
         f"queue {stats.name}  group {stats.group}  shards {len(stats.shards)}  "
-        f"layout {stats.layout}"
+        f"layout {stats.layout}" + ("" if stats.offset is None else f"  offset {stats.offset}")
     )
     shard_rows: list[Row] = [
         (

@@ -91,6 +91,8 @@ class QueueStats:
         exists: False when the queue left no trace: no recorded shard count, no shard
             stream, no dead letters.
         layout: Where the shards sit, ``"go"`` or ``"spread"`` (see `ami.ClientOptions`).
+        offset: In the spread layout, the slot of shard 0 as the queue records it
+            (chosen when the queue was created); None in the Go layout.
     """
 
     name: str
@@ -104,6 +106,7 @@ class QueueStats:
     oldest_pending_age: float | None = None
     exists: bool = True
     layout: Layout = "go"
+    offset: int | None = None
 
     def masters(self) -> dict[str, list[int]]:
         """Which shards each master holds.
@@ -161,10 +164,11 @@ def inspect(
         rows = admin.shard_stats()
         exists = admin.exists()
         queue_layout = admin.layout
+        offset = admin.offset
     finally:
         admin.close()
     stats = _total(name, _ami.group_name(name), [_shard(row) for row in rows], exists)
-    return dataclasses.replace(stats, layout=queue_layout)
+    return dataclasses.replace(stats, layout=queue_layout, offset=offset)
 
 
 def _shard(row: _ShardRow) -> ShardStats:
