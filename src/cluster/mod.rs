@@ -7,6 +7,8 @@ pub mod connection;
 pub mod groups;
 pub mod nodes;
 pub mod older_servers;
+pub mod record_watch;
 pub mod retry;
 pub mod servers;
 pub mod shard_count;
+pub mod shard_streams;
