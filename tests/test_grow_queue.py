@@ -46,6 +46,7 @@ class Receiver(threading.Thread):
         self.consumer = consumer
         self.bodies: list[bytes] = []
         self.streams: set[str] = set()
+        self.handled: list[tuple[bytes, str]] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -53,6 +54,7 @@ class Receiver(threading.Thread):
             batch = self.consumer.consume(1000, timeout=0.2)
             self.bodies += [m.body for m in batch]
             self.streams |= {m.stream for m in batch}
+            self.handled += [(m.body, m.stream) for m in batch]
             self.consumer.ack_many(batch)
 
 
@@ -180,3 +182,69 @@ def test_ami_grow_raises_the_recorded_count(
     stats = ami.inspect(queue, nodes=six_masters)
     assert (len(stats.shards), stats.layout) == (4, "go")
     assert cli.main(["grow", queue, "8", "--shards", "4", "--nodes", seeds]) == 2
+
+
+@pytest.mark.parametrize("layout", ["spread", "go"])
+def test_keyed_order_across_a_growth(
+    six_masters: list[str], queue: str, layout: str
+) -> None:
+    """A key that keeps its stream keeps its order. A key whose stream changes (about
+    half of them in the Go layout, most in the spread one) reaches its old stream up to
+    the moment the producer took on the new count and its new stream after: each part
+    in order, the two read independently."""
+    options: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": layout}
+    keys = [f"key-{k}" for k in range(40)]
+    told: list[ami.AmiError] = []
+    producer = ami.Producer(queue, **options, on_error=told.append)
+    consumer = ami.Consumer(queue, consumer="one", **options, on_error=told.append)
+    stopping = threading.Event()
+    sent: list[int] = [0]
+
+    def send_keyed() -> None:
+        seq = 0
+        while not stopping.is_set():
+            for key in keys:
+                producer.send(b"%s:%d" % (key.encode(), seq), key=key)
+            seq += 1
+            if seq % 10 == 0:
+                assert producer.flush(30.0) == 0
+                sent[0] = seq
+                time.sleep(0.005)
+
+    with running(Receiver(consumer)) as receiver:
+        sender = threading.Thread(target=send_keyed, daemon=True)
+        sender.start()
+        wait_for(lambda: sent[0] >= 50, "keyed traffic before growing")
+        assert ami.ops.grow(queue, 20, nodes=six_masters) == 10
+        added = set(streams_of(queue, 20, layout)) - set(streams_of(queue, 10, layout))
+        wait_for(lambda: added & receiver.streams != set(), "keys on the new shards")
+        grown_at = sent[0]
+        wait_for(lambda: sent[0] >= grown_at + 50, "keyed traffic after growing")
+        stopping.set()
+        sender.join(30.0)
+        total = sent[0] * len(keys)
+        wait_for(lambda: len(receiver.handled) >= total, "every keyed message handled")
+    producer.close()
+    consumer.close()
+
+    assert told == []
+    seen: dict[str, list[tuple[int, str]]] = {key: [] for key in keys}
+    for body, stream in receiver.handled:
+        key, seq = body.decode().split(":")
+        seen[key].append((int(seq), stream))
+    moved = 0
+    for key, arrivals in seen.items():
+        assert sorted(seq for seq, _ in arrivals) == list(range(sent[0])), key
+        old_stream = _ami.stream_name(queue, ami.shard_for_key(key, 10), 10, layout)
+        new_stream = _ami.stream_name(queue, ami.shard_for_key(key, 20), 20, layout)
+        for stream in {old_stream, new_stream}:
+            part = [seq for seq, s in arrivals if s == stream]
+            assert part == sorted(part), (key, stream)
+        if old_stream == new_stream:
+            assert [seq for seq, _ in arrivals] == list(range(sent[0])), key
+        else:
+            moved += 1
+            before = [seq for seq, s in arrivals if s == old_stream]
+            after = [seq for seq, s in arrivals if s == new_stream]
+            assert before and after and max(before) < min(after), key
+    assert 0 < moved < len(keys)
