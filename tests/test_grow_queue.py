@@ -4,6 +4,11 @@ restart, and every message arrives."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -248,3 +253,85 @@ def test_keyed_order_across_a_growth(
             after = [seq for seq, s in arrivals if s == new_stream]
             assert before and after and max(before) < min(after), key
     assert 0 < moved < len(keys)
+
+
+def test_a_growth_while_a_master_is_paused_loses_nothing(
+    six_masters: list[str], six_masters_client: RedisCluster, queue: str
+) -> None:
+    """A master holding new shards stops taking writes (`CLIENT PAUSE WRITE`) as the
+    queue grows: the clients wait it out or try again at the next look, and once it is
+    back every message arrives."""
+    old: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": "spread"}
+    producer = ami.Producer(queue, **old, on_error=lambda error: None)
+    consumer = ami.Consumer(queue, consumer="paused", **old, on_error=lambda error: None)
+    all_streams = streams_of(queue, 20, "spread")
+    added = sorted(set(all_streams) - set(streams_of(queue, 10, "spread")))
+    master = six_masters_client.get_redis_connection(
+        six_masters_client.get_node_from_key(added[0])
+    )
+    with running(Receiver(consumer)) as receiver:
+        with running(Sender(producer, 0)) as sender:
+            wait_for(lambda: len(receiver.bodies) > 1000, "traffic before growing")
+            assert ami.ops.grow(queue, 20, nodes=six_masters) == 10
+            master.execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+            try:
+                time.sleep(3.0)
+            finally:
+                master.execute_command("CLIENT", "UNPAUSE")
+            wait_for(lambda: set(added) <= receiver.streams, "every new shard read", 40.0)
+        sent = sender.sent
+        wait_for(lambda: len(set(receiver.bodies)) >= len(sent), "every message handled")
+    producer.close()
+    consumer.close()
+    assert set(receiver.bodies) == set(sent)
+    assert set(consumer.streams) == set(all_streams)
+
+
+KILLED_PRODUCER = """
+import sys, ami
+producer = ami.Producer(sys.argv[1], nodes=sys.argv[2].split(","), shards=10, layout="go")
+n = 0
+while True:
+    producer.send_many([b"%d" % i for i in range(n, n + 100)])
+    assert producer.flush(30.0) == 0
+    n += 100
+    print(n, flush=True)
+"""
+
+
+def test_a_producer_killed_while_the_queue_grows_loses_nothing_it_confirmed(
+    six_masters: list[str], queue: str
+) -> None:
+    options: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": "go"}
+    consumer = ami.Consumer(queue, consumer="survivor", **options)
+    with running(Receiver(consumer)) as receiver:
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_PRODUCER, queue, ",".join(six_masters)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert child.stdout is not None
+        confirmed = 0
+        try:
+            while confirmed < 3000:
+                confirmed = int(child.stdout.readline())
+            assert ami.ops.grow(queue, 20, nodes=six_masters) == 10
+            # Killed within the time it takes the producer to look at the record.
+            deadline = time.monotonic() + random.uniform(0.5, 7.0)
+            while time.monotonic() < deadline:
+                confirmed = int(child.stdout.readline())
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10.0)
+        # What it printed before it died and was not read yet.
+        for line in child.stdout:
+            confirmed = int(line)
+        child.stdout.close()
+        wait_for(lambda: len(set(receiver.bodies)) >= confirmed, "every confirmed message")
+        time.sleep(1.0)
+    consumer.close()
+    received = {int(body) for body in receiver.bodies}
+    assert set(range(confirmed)) <= received
+    # Beyond what it confirmed, only what it was still writing when killed.
+    assert max(received) < confirmed + 100
