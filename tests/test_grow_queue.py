@@ -190,9 +190,7 @@ def test_ami_grow_raises_the_recorded_count(
 
 
 @pytest.mark.parametrize("layout", ["spread", "go"])
-def test_keyed_order_across_a_growth(
-    six_masters: list[str], queue: str, layout: str
-) -> None:
+def test_keyed_order_across_a_growth(six_masters: list[str], queue: str, layout: str) -> None:
     """A key that keeps its stream keeps its order. A key whose stream changes (about
     half of them in the Go layout, most in the spread one) reaches its old stream up to
     the moment the producer took on the new count and its new stream after: each part
@@ -266,9 +264,7 @@ def test_a_growth_while_a_master_is_paused_loses_nothing(
     consumer = ami.Consumer(queue, consumer="paused", **old, on_error=lambda error: None)
     all_streams = streams_of(queue, 20, "spread")
     added = sorted(set(all_streams) - set(streams_of(queue, 10, "spread")))
-    master = six_masters_client.get_redis_connection(
-        six_masters_client.get_node_from_key(added[0])
-    )
+    master = six_masters_client.get_redis_connection(six_masters_client.get_node_from_key(added[0]))
     with running(Receiver(consumer)) as receiver:
         with running(Sender(producer, 0)) as sender:
             wait_for(lambda: len(receiver.bodies) > 1000, "traffic before growing")

@@ -50,17 +50,14 @@ pub async fn watch_record<T>(
         if value == reported {
             continue;
         }
-        match growth(&current, &value) {
-            Some(grown) => {
-                match grow(Arc::clone(&owner), connection.clone(), grown.clone()).await {
-                    Ok(()) => current = grown,
-                    Err(error) => report(&owner, error),
-                }
-            }
-            None => {
-                report(&owner, not_followed(&current, &key, &value));
-                reported = value;
-            }
+        let Some(grown) = growth(&current, &value) else {
+            report(&owner, not_followed(&current, &key, &value));
+            reported = value;
+            continue;
+        };
+        match grow(Arc::clone(&owner), connection.clone(), grown.clone()).await {
+            Ok(()) => current = grown,
+            Err(error) => report(&owner, error),
         }
     }
 }

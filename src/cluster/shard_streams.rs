@@ -55,16 +55,14 @@ impl ShardTable {
             ours_of_queue_shard: Vec::with_capacity(keys.shards()),
         };
         for (queue_shard, stream) in queue_streams.into_iter().enumerate() {
-            let ours = match table.streams.iter().position(|s| *s == stream) {
-                Some(ours) => ours,
-                None => {
-                    table.streams.push(stream);
-                    table
-                        .dead_letters
-                        .push(keys.dead_letter_stream(queue_shard));
-                    table.streams.len() - 1
-                }
-            };
+            let known = table.streams.iter().position(|s| *s == stream);
+            let ours = known.unwrap_or_else(|| {
+                table.streams.push(stream);
+                table
+                    .dead_letters
+                    .push(keys.dead_letter_stream(queue_shard));
+                table.streams.len() - 1
+            });
             table.ours_of_queue_shard.push(ours);
         }
         Some(table)

@@ -484,13 +484,13 @@ async fn connect_readers(
 fn spawn_reader(
     shared: &Arc<Shared>,
     seeds: &[String],
-    shard: usize,
+    index: usize,
     connection: Connection,
     deliveries: mpsc::Sender<Vec<Delivery>>,
 ) {
     let options = &shared.options;
     let reader = ShardReader {
-        triage: shared.triage(shard),
+        triage: shared.triage(index),
         direct: DirectReads::new(
             seeds,
             read_timeout(options),
@@ -567,7 +567,6 @@ async fn grow(shared: Arc<Shared>, connection: Connection, keys: QueueKeys) -> R
 
 /// The acker, supervised: if it fails, the acks it held are counted failed (their
 /// messages stay pending) and `flush` does not wait for them.
-
 fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
     let acker = run_acker(Arc::clone(shared), connection);
     let events = Arc::clone(shared);

@@ -232,7 +232,7 @@ impl Outbox {
     pub fn take(&self, linger_over: bool) -> Take {
         let mut state = self.state.lock();
         if state.lanes.is_empty() {
-            return self.take_unkeyed(&mut state, linger_over);
+            return Self::take_unkeyed(&mut state, linger_over);
         }
         let sources = state.lanes.len() + 1;
         let unkeyed = state.lanes.len();
@@ -257,7 +257,7 @@ impl Outbox {
                         continue;
                     }
                     state.next_source = (source + 1) % sources;
-                    return self.take_unkeyed(&mut state, true);
+                    return Self::take_unkeyed(&mut state, true);
                 }
                 let lane = &mut state.lanes[source];
                 if lane.busy {
@@ -322,7 +322,7 @@ impl Outbox {
     }
 
     /// `take` of the unkeyed batches alone.
-    fn take_unkeyed(&self, state: &mut State, linger_over: bool) -> Take {
+    fn take_unkeyed(state: &mut State, linger_over: bool) -> Take {
         let mut batch = if let Some(batch) = state.full.pop_front() {
             batch
         } else if state.filling.is_empty() {
