@@ -5,7 +5,6 @@
 //! puts the new streams between the old ones (shard `i` of 10 is shard `2i` of 20), so
 //! a key's shard in the queue's numbering is translated here.
 
-use crate::producer::placement::key_shard;
 use crate::wire::naming::QueueKeys;
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -89,10 +88,10 @@ impl ShardTable {
         &self.dead_letters[shard]
     }
 
-    /// This client's index of the shard every message with `key` goes to.
-    #[must_use]
-    pub fn shard_of_key(&self, key: &[u8]) -> usize {
-        self.ours_of_queue_shard[key_shard(key, self.keys.shards())]
+    /// This client's index of the shard `pick` chooses in the queue's numbering, given
+    /// the queue's shard count (as a key's shard is chosen).
+    pub fn pick(&self, pick: impl FnOnce(usize) -> usize) -> usize {
+        self.ours_of_queue_shard[pick(self.keys.shards())]
     }
 }
 
@@ -115,9 +114,9 @@ impl ShardStreams {
         self.table.read().len()
     }
 
-    #[must_use]
-    pub fn shard_of_key(&self, key: &[u8]) -> usize {
-        self.table.read().shard_of_key(key)
+    /// [`ShardTable::pick`] on the current streams.
+    pub fn pick(&self, pick: impl FnOnce(usize) -> usize) -> usize {
+        self.table.read().pick(pick)
     }
 
     /// Makes `table` (from [`ShardTable::grown`] of the current one) the current one.
@@ -156,17 +155,17 @@ mod tests {
     }
 
     #[test]
-    fn a_key_goes_to_the_stream_of_its_queue_shard() {
+    fn a_pick_goes_to_the_stream_of_its_queue_shard() {
         let keys = QueueKeys::new("q", Layout::Spread, 20);
         let grown = ShardTable::new(QueueKeys::new("q", Layout::Spread, 10))
             .grown(&keys)
             .unwrap();
-        for key in ["a", "user-1", "order:42"] {
-            let queue_shard = key_shard(key.as_bytes(), 20);
-            assert_eq!(
-                grown.stream(grown.shard_of_key(key.as_bytes())),
-                keys.stream(queue_shard)
-            );
+        for queue_shard in [0, 1, 7, 19] {
+            let ours = grown.pick(|shards| {
+                assert_eq!(shards, 20);
+                queue_shard
+            });
+            assert_eq!(grown.stream(ours), keys.stream(queue_shard));
         }
     }
 

@@ -144,7 +144,8 @@ impl Consumer {
         });
         let seeds = seed_urls(&shared.options.connection)?;
         for (shard, connection) in readers.into_iter().enumerate() {
-            spawn_reader(&shared, &seeds, shard, connection, sender.clone());
+            let reading = spawn_reader(&shared, &seeds, shard, connection, sender.clone());
+            shared.tasks.lock().push(reading);
         }
         if let Some(idle) = shared.options.claim_idle {
             let triages = Arc::clone(&shared);
@@ -480,14 +481,14 @@ async fn connect_readers(
     Ok(readers.into_iter().flatten().collect())
 }
 
-/// One shard's reader, supervised, awaited by `close`.
+/// One shard's reader, supervised; `close` awaits it once it is among the tasks.
 fn spawn_reader(
     shared: &Arc<Shared>,
     seeds: &[String],
     index: usize,
     connection: Connection,
     deliveries: mpsc::Sender<Vec<Delivery>>,
-) {
+) -> JoinHandle<()> {
     let options = &shared.options;
     let reader = ShardReader {
         triage: shared.triage(index),
@@ -507,10 +508,9 @@ fn spawn_reader(
         stop: shared.stopped.clone(),
     };
     let events = Arc::clone(shared);
-    let reading = runtime().spawn(async move {
+    runtime().spawn(async move {
         supervised("reader", reader.run(&*events), |error| events.failed(error)).await;
-    });
-    shared.tasks.lock().push(reading);
+    })
 }
 
 /// How long a reader's connection waits for a reply: a blocking read's time, and more.
@@ -556,11 +556,15 @@ async fn grow(shared: Arc<Shared>, connection: Connection, keys: QueueKeys) -> R
     let Some(deliveries) = shared.deliveries.upgrade() else {
         return Ok(());
     };
+    // Under the lock `close` takes the tasks with, after it stopped the consumer: a
+    // reader started here is either awaited by `close` or never started.
+    let mut tasks = shared.tasks.lock();
     if *shared.stopped.borrow() {
         return Ok(());
     }
     for (offset, reader) in readers.into_iter().enumerate() {
-        spawn_reader(&shared, &seeds, old + offset, reader, deliveries.clone());
+        let reading = spawn_reader(&shared, &seeds, old + offset, reader, deliveries.clone());
+        tasks.push(reading);
     }
     Ok(())
 }

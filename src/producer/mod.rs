@@ -30,7 +30,7 @@ use crate::producer::batch::BodyBatch;
 use crate::producer::direct_write::DirectWrites;
 use crate::producer::in_flight::InFlight;
 use crate::producer::outbox::{Limits, Offer, Outbox, Take};
-use crate::producer::placement::Placement;
+use crate::producer::placement::{key_shard, Placement};
 use crate::producer::reports::{Report, Reports};
 use crate::producer::writer::BatchWriter;
 use crate::runtime::runtime;
@@ -151,7 +151,7 @@ impl Producer {
     /// The shard a message with `key` goes to.
     #[must_use]
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        self.shared.streams.shard_of_key(key)
+        self.shared.streams.pick(|shards| key_shard(key, shards))
     }
 
     /// Accepts one message with headers (maybe none) and, for a keyed one, its key's
