@@ -95,13 +95,19 @@ def pending(client: RedisCluster, queue: str, streams: list[str]) -> int:
     return sum(client.xpending(stream, f"qu_{queue}_group")["pending"] for stream in streams)
 
 
-@pytest.mark.parametrize("layout", ["spread", "go"])
+@pytest.mark.parametrize(
+    ("layout", "balance_masters"), [("spread", False), ("go", False), ("spread", True)]
+)
 def test_running_clients_follow_a_growth_from_10_to_20_shards(
-    six_masters: list[str], six_masters_client: RedisCluster, queue: str, layout: str
+    six_masters: list[str],
+    six_masters_client: RedisCluster,
+    queue: str,
+    layout: str,
+    balance_masters: bool,
 ) -> None:
     old: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": layout}
     told: list[ami.AmiError] = []
-    producer = ami.Producer(queue, **old, on_error=told.append)
+    producer = ami.Producer(queue, **old, balance_masters=balance_masters, on_error=told.append)
     consumer = ami.Consumer(queue, consumer="running", **old, on_error=told.append)
     all_streams = streams_of(queue, 20, layout)
     added = set(all_streams) - set(streams_of(queue, 10, layout))
