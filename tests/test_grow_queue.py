@@ -337,3 +337,29 @@ def test_a_producer_killed_while_the_queue_grows_loses_nothing_it_confirmed(
     assert set(range(confirmed)) <= received
     # Beyond what it confirmed, only what it was still writing when killed.
     assert max(received) < confirmed + 100
+
+
+def test_a_growth_cut_short_before_the_record_changes_is_finished_by_growing_again(
+    six_masters: list[str], six_masters_client: RedisCluster, queue: str
+) -> None:
+    """`ami grow` killed after it gave the new streams the group but before it changed
+    the record: running clients see nothing, and growing again finishes the job."""
+    old: dict[str, Any] = {"nodes": six_masters, "shards": 10, "layout": "spread"}
+    told: list[ami.AmiError] = []
+    producer = ami.Producer(queue, **old, on_error=told.append)
+    consumer = ami.Consumer(queue, consumer="cut", **old, on_error=told.append)
+    added = set(streams_of(queue, 20, "spread")) - set(streams_of(queue, 10, "spread"))
+    for stream in added:
+        six_masters_client.xgroup_create(stream, f"qu_{queue}_group", "$", mkstream=True)
+    with running(Receiver(consumer)) as receiver:
+        with running(Sender(producer, 0)) as sender:
+            time.sleep(6.0)
+            assert not added & receiver.streams
+            assert ami.ops.grow(queue, 20, nodes=six_masters) == 10
+            wait_for(lambda: added <= receiver.streams, "every new shard written and read")
+        sent = sender.sent
+        wait_for(lambda: len(receiver.bodies) >= len(sent), "every message handled")
+    producer.close()
+    consumer.close()
+    assert told == []
+    assert sorted(receiver.bodies) == sorted(sent)
