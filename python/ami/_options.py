@@ -89,7 +89,9 @@ class ClientOptions(ConnectionOptions, total=False):
     """Record `shards` and `layout` in the key ``qu_NAME_shards`` (the first client of a
     queue), or check them against the recorded ones, so clients that disagree fail at
     start with `ConfigError` instead of missing each other's shards. A spread client
-    runs on the offset recorded there, also with ``False``. Default: ``True``."""
+    runs on the offset recorded there, also with ``False``. While running, the client
+    reads the record every 5 seconds and takes on the new shards of a queue grown under
+    it (``ami grow``). Default: ``True``."""
 
     on_error: ErrorHandler | None
     """Called from a background thread with each `AmiError` the background work meets,

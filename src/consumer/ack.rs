@@ -62,6 +62,14 @@ impl AckBuffer {
         }
     }
 
+    /// The queue grew to `shards`.
+    pub fn grow(&self, shards: usize) {
+        let mut state = self.state.lock();
+        if state.ids.len() < shards {
+            state.ids.resize(shards, Vec::new());
+        }
+    }
+
     /// Queues ids from the front of `ids` while there is room; returns how many were
     /// taken. An id that does not fit is left in `ids`, never pulled out and dropped.
     pub fn offer(&self, ids: &mut impl Iterator<Item = (usize, Acked)>) -> Result<usize, Error> {

@@ -31,7 +31,8 @@ struct Pass {
 }
 
 pub struct Claimer {
-    pub shards: Vec<Triage>,
+    /// The triage of each shard, `None` past the last one (the queue can grow).
+    pub shards: Box<dyn Fn(usize) -> Option<Triage> + Send + Sync>,
     pub idle: Duration,
     pub interval: Duration,
     pub count: usize,
@@ -59,7 +60,10 @@ impl Claimer {
             if full {
                 next_pass = tokio::time::Instant::now() + self.interval;
             }
-            for index in 0..self.shards.len() {
+            for index in 0.. {
+                if (self.shards)(index).is_none() {
+                    break;
+                }
                 if *stop.borrow() {
                     return;
                 }
@@ -94,7 +98,7 @@ impl Claimer {
         pass: &mut Pass,
         events: &dyn ReaderEvents,
     ) -> Result<(), Error> {
-        let triage = self.shards[index].clone();
+        let triage = (self.shards)(index).expect("shards are never removed");
         let idle_ms = self.idle.as_millis() as u64;
         let mut start = "-".to_owned();
         for _ in 0..MAX_PAGES_PER_PASS {

@@ -17,8 +17,10 @@ use crate::cluster::connect::{connect, seed_urls};
 use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
+use crate::cluster::record_watch::watch_record;
 use crate::cluster::servers::survey;
-use crate::cluster::shard_count::{settle_keys, watch_record};
+use crate::cluster::shard_count::settle_keys;
+use crate::cluster::shard_streams::ShardStreams;
 use crate::consumer::ack::{AckBuffer, Acked};
 use crate::consumer::ack_write::AckWriter;
 use crate::consumer::claim::Claimer;
@@ -54,16 +56,13 @@ pub struct Consumer {
     writer: Connection,
     inbox: Mutex<Inbox>,
     stop: watch::Sender<bool>,
-    /// The readers and the claimer, awaited by `close` before it hands entries back.
-    tasks: Mutex<Vec<JoinHandle<()>>>,
     closing: AtomicBool,
 }
 
 struct Shared {
     options: ConsumerOptions,
-    /// The queue's keys as recorded (a spread queue's offset comes from its record).
-    keys: QueueKeys,
-    streams: Vec<String>,
+    /// The shard streams; more once the queue grows under the consumer.
+    streams: ShardStreams,
     group: String,
     acks: AckBuffer,
     ack_writer: AckWriter,
@@ -72,6 +71,11 @@ struct Shared {
     progress: Arc<Progress>,
     fault: Fault,
     nodes: Arc<Nodes>,
+    /// The readers and the claimer, awaited by `close` before it hands entries back.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Where the readers of shards added by a growth deliver, while the consumer runs.
+    deliveries: mpsc::WeakSender<Vec<Delivery>>,
+    stopped: watch::Receiver<bool>,
 }
 
 struct Inbox {
@@ -95,7 +99,7 @@ impl Consumer {
     pub fn start(options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
         let rt = runtime();
-        let read_timeout = options.block.unwrap_or_default() + options.connection.response_timeout;
+        let read_timeout = read_timeout(&options);
         // A cluster that is still forming is waited for, step by step, this long.
         let patience = options.connection.connect_timeout;
         let (writer, readers, keys) = rt.block_on(async {
@@ -110,7 +114,7 @@ impl Consumer {
         let streams = keys.streams();
         let group = keys.group();
         let nodes = rt.block_on(Nodes::load(writer.clone()));
-        let (stop, _) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         // Each shard keeps about one read in the queue: prefetch stays near shards * count.
         let (sender, batches) = mpsc::channel(options.shards);
         let acks = AckBuffer::new(
@@ -123,8 +127,7 @@ impl Consumer {
         let progress = Arc::new(Progress::new(streams.len(), memory));
         let shared = Arc::new(Shared {
             options,
-            keys: keys.clone(),
-            streams,
+            streams: ShardStreams::new(keys.clone()),
             group,
             acks,
             ack_writer,
@@ -133,37 +136,21 @@ impl Consumer {
             progress,
             fault: Fault::default(),
             nodes,
+            tasks: Mutex::new(Vec::new()),
+            deliveries: sender.downgrade(),
+            stopped,
         });
-        let mut tasks = Vec::new();
         let seeds = seed_urls(&shared.options.connection)?;
         for (shard, connection) in readers.into_iter().enumerate() {
-            let reader = ShardReader {
-                triage: shared.triage(shard),
-                direct: DirectReads::new(
-                    &seeds,
-                    read_timeout,
-                    shared.options.connection.connect_timeout,
-                ),
-                count: ReadCount::new(shared.options.prefetch_count),
-                block: shared.options.block,
-                progress: Arc::clone(&shared.progress),
-                nodes: Arc::clone(&shared.nodes),
-                runs: 0,
-                idle_poll: shared.options.pipe_period.max(Duration::from_millis(10)),
-                connection,
-                deliveries: sender.clone(),
-                stop: stop.subscribe(),
-            };
-            let events = Arc::clone(&shared);
-            tasks.push(rt.spawn(async move {
-                supervised("reader", reader.run(&*events), |error| events.failed(error)).await;
-            }));
+            let reading = spawn_reader(&shared, &seeds, shard, connection, sender.clone());
+            shared.tasks.lock().push(reading);
         }
         if let Some(idle) = shared.options.claim_idle {
+            let triages = Arc::clone(&shared);
             let claimer = Claimer {
-                shards: (0..shared.streams.len())
-                    .map(|shard| shared.triage(shard))
-                    .collect(),
+                shards: Box::new(move |shard| {
+                    (shard < triages.streams.len()).then(|| triages.triage(shard))
+                }),
                 idle,
                 // Checking a few times per idle period bounds how long past `claim_idle` a
                 // dead consumer's message waits.
@@ -175,10 +162,11 @@ impl Consumer {
                 stop: stop.subscribe(),
             };
             let events = Arc::clone(&shared);
-            tasks.push(rt.spawn(async move {
+            let claiming = rt.spawn(async move {
                 let claiming = claimer.run(&*events);
                 supervised("claimer", claiming, |error| events.failed(error)).await;
-            }));
+            });
+            shared.tasks.lock().push(claiming);
         }
         spawn_acker(&shared, writer.clone());
         spawn_record_watch(&shared, writer.clone(), keys);
@@ -192,7 +180,6 @@ impl Consumer {
             writer,
             inbox: Mutex::new(inbox),
             stop,
-            tasks: Mutex::new(tasks),
             closing: AtomicBool::new(false),
         })
     }
@@ -278,7 +265,8 @@ impl Consumer {
     /// Resets the idle time of pending entries (`XCLAIM … JUSTID` to this consumer), so
     /// claimers leave them alone; returns how many were still pending here.
     pub fn touch(&self, ids: &[(usize, String)]) -> Result<usize> {
-        let mut per_shard: Vec<Vec<&str>> = vec![Vec::new(); self.shared.streams.len()];
+        let streams = self.shared.streams.current();
+        let mut per_shard: Vec<Vec<&str>> = vec![Vec::new(); streams.len()];
         for (shard, id) in ids {
             per_shard[*shard].push(id);
         }
@@ -290,7 +278,7 @@ impl Consumer {
                 .enumerate()
                 .filter(|(_, ids)| !ids.is_empty())
             {
-                let stream = &self.shared.streams[shard];
+                let stream = streams.stream(shard);
                 let claimed: Vec<String> = redis::cmd("XCLAIM")
                     .arg(stream)
                     .arg(&self.shared.group)
@@ -300,7 +288,7 @@ impl Consumer {
                     .arg("JUSTID")
                     .query_async(&mut connection)
                     .await
-                    .map_err(|e| Error::server("XCLAIM", stream.as_str(), &e))?;
+                    .map_err(|e| Error::server("XCLAIM", stream, &e))?;
                 touched += claimed.len();
             }
             Ok(touched)
@@ -319,7 +307,7 @@ impl Consumer {
             return;
         }
         self.stop();
-        let tasks = std::mem::take(&mut *self.tasks.lock());
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock());
         runtime().block_on(async {
             for task in tasks {
                 let abort = task.abort_handle();
@@ -384,9 +372,11 @@ impl Consumer {
         *self.stop.borrow()
     }
 
+    /// Names of the shard streams, by shard: those of the queue at start, then those a
+    /// growth added.
     #[must_use]
-    pub fn streams(&self) -> &[String] {
-        &self.shared.streams
+    pub fn streams(&self) -> Vec<String> {
+        self.shared.streams.current().streams().to_vec()
     }
 
     #[must_use]
@@ -418,10 +408,11 @@ impl Drop for Consumer {
 
 impl Shared {
     fn triage(&self, shard: usize) -> Triage {
+        let streams = self.streams.current();
         Triage {
             shard,
-            stream: self.streams[shard].clone(),
-            dead_letters: self.keys.dead_letter_stream(shard),
+            stream: streams.stream(shard).to_owned(),
+            dead_letters: streams.dead_letters(shard).to_owned(),
             group: self.group.clone(),
             consumer: self.options.consumer.clone(),
             max_deliveries: self.options.max_deliveries,
@@ -451,7 +442,7 @@ impl ReaderEvents for Shared {
     fn invalid_entry(&self, shard: usize, id: String) {
         self.counters.dropped_invalid.add(1);
         self.notices.report(Error::InvalidEntry {
-            stream: self.streams[shard].clone(),
+            stream: self.streams.current().stream(shard).to_owned(),
             id: id.clone(),
         });
         // Ack even when the buffer is full: a lost ack only means it is seen again.
@@ -467,7 +458,7 @@ impl ReaderEvents for Shared {
     fn dead_lettered(&self, shard: usize, id: String, deliveries: u64) {
         self.counters.dead_lettered.add(1);
         self.notices.report(Error::DeadLettered {
-            stream: self.streams[shard].clone(),
+            stream: self.streams.current().stream(shard).to_owned(),
             id,
             deliveries,
         });
@@ -494,18 +485,96 @@ async fn connect_readers(
     Ok(readers.into_iter().flatten().collect())
 }
 
-/// The acker, supervised: if it fails, the acks it held are counted failed (their
-/// messages stay pending) and `flush` does not wait for them.
-/// Tells the application, through `on_error`, when the queue is grown under it.
+/// One shard's reader, supervised; `close` awaits it once it is among the tasks.
+fn spawn_reader(
+    shared: &Arc<Shared>,
+    seeds: &[String],
+    index: usize,
+    connection: Connection,
+    deliveries: mpsc::Sender<Vec<Delivery>>,
+) -> JoinHandle<()> {
+    let options = &shared.options;
+    let reader = ShardReader {
+        triage: shared.triage(index),
+        direct: DirectReads::new(
+            seeds,
+            read_timeout(options),
+            options.connection.connect_timeout,
+        ),
+        count: ReadCount::new(options.prefetch_count),
+        block: options.block,
+        progress: Arc::clone(&shared.progress),
+        nodes: Arc::clone(&shared.nodes),
+        runs: 0,
+        idle_poll: options.pipe_period.max(Duration::from_millis(10)),
+        connection,
+        deliveries,
+        stop: shared.stopped.clone(),
+    };
+    let events = Arc::clone(shared);
+    runtime().spawn(async move {
+        supervised("reader", reader.run(&*events), |error| events.failed(error)).await;
+    })
+}
+
+/// How long a reader's connection waits for a reply: a blocking read's time, and more.
+fn read_timeout(options: &ConsumerOptions) -> Duration {
+    options.block.unwrap_or_default() + options.connection.response_timeout
+}
+
+/// Follows the queue's record: a growth adds shards, anything else goes to `on_error`.
 fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
     if shared.options.check_shards {
-        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
-            shared.notices.report(e);
-        });
+        let watching = watch_record(
+            Arc::downgrade(shared),
+            connection,
+            keys,
+            |shared, connection, keys| Box::pin(grow(shared, connection, keys)),
+            |shared, e| shared.notices.report(e),
+        );
         runtime().spawn(watching);
     }
 }
 
+/// The queue grew to `keys`' count: the new shards are read too, the old ones still
+/// are. Their groups exist (growing creates them before it changes the record) and are
+/// made sure of; the readers' connections open before anything changes, so a failure
+/// leaves the consumer as it was, for the next look. What is sized by shard grows
+/// before the streams, and the readers start last.
+async fn grow(shared: Arc<Shared>, connection: Connection, keys: QueueKeys) -> Result<()> {
+    let Some(table) = shared.streams.current().grown(&keys) else {
+        return Ok(());
+    };
+    let old = shared.streams.len();
+    let added = &table.streams()[old..];
+    let options = &shared.options;
+    let patience = options.connection.connect_timeout;
+    ensure_groups(&connection, added, &shared.group, patience).await?;
+    let readers = connect_readers(&options.connection, read_timeout(options), added.len()).await?;
+    let seeds = seed_urls(&options.connection)?;
+    let shards = table.len();
+    shared.acks.grow(shards);
+    shared.progress.grow(shards);
+    shared.streams.publish(table);
+    // A consumer stopping meanwhile starts no readers: the channel is gone, or going.
+    let Some(deliveries) = shared.deliveries.upgrade() else {
+        return Ok(());
+    };
+    // Under the lock `close` takes the tasks with, after it stopped the consumer: a
+    // reader started here is either awaited by `close` or never started.
+    let mut tasks = shared.tasks.lock();
+    if *shared.stopped.borrow() {
+        return Ok(());
+    }
+    for (offset, reader) in readers.into_iter().enumerate() {
+        let reading = spawn_reader(&shared, &seeds, old + offset, reader, deliveries.clone());
+        tasks.push(reading);
+    }
+    Ok(())
+}
+
+/// The acker, supervised: if it fails, the acks it held are counted failed (their
+/// messages stay pending) and `flush` does not wait for them.
 fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
     let acker = run_acker(Arc::clone(shared), connection);
     let events = Arc::clone(shared);
@@ -521,7 +590,8 @@ fn spawn_acker(shared: &Arc<Shared>, connection: Connection) {
 /// whose master stalls holds up only its own acks. Acks that find no write in flight go
 /// at once; behind writes in flight they gather for at most `pipe_period`.
 async fn run_acker(shared: Arc<Shared>, connection: Connection) {
-    let writing = Arc::new(Mutex::new(vec![false; shared.streams.len()]));
+    // The shards with a write in flight.
+    let writing = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let mut tasks = tokio::task::JoinSet::new();
     let mut lingering_since: Option<Instant> = None;
     loop {
@@ -532,7 +602,7 @@ async fn run_acker(shared: Arc<Shared>, connection: Connection) {
             || acks.is_closed()
             || lingering_since.is_some_and(|since| since.elapsed() >= shared.options.pipe_period);
         let work = if due {
-            acks.take_where(|shard| !writing.lock()[shard])
+            acks.take_where(|shard| !writing.lock().contains(&shard))
         } else {
             None
         };
@@ -555,14 +625,14 @@ async fn run_acker(shared: Arc<Shared>, connection: Connection) {
         };
         lingering_since = None;
         for (shard, acked) in work.per_shard {
-            writing.lock()[shard] = true;
+            writing.lock().insert(shard);
             let shared = Arc::clone(&shared);
             let connection = connection.clone();
             let writing = Arc::clone(&writing);
             tasks.spawn(async move {
                 write_shard(&shared, &connection, shard, &acked).await;
                 shared.acks.settle(acked.len());
-                writing.lock()[shard] = false;
+                writing.lock().remove(&shard);
                 shared.acks.wake.notify_one();
             });
         }
@@ -585,7 +655,8 @@ async fn write_shard(state: &Shared, connection: &Connection, shard: usize, acke
 }
 
 async fn write_chunk(state: &Shared, connection: &Connection, shard: usize, acked: &[Acked]) {
-    let stream = &state.streams[shard];
+    let streams = state.streams.current();
+    let stream = streams.stream(shard);
     let deadline = Instant::now() + state.options.ack_timeout;
     let report = |error: Error| {
         state.counters.retried.add(1);

@@ -8,6 +8,7 @@
 
 use crate::cluster::connection::Connection;
 use crate::cluster::retry::script_refused;
+use crate::cluster::shard_streams::ShardTable;
 use crate::consumer::handback::HANDED_BACK_IDLE_MS;
 use crate::consumer::triage::parse_pending;
 use crate::consumer::{Consumer, Shared};
@@ -141,7 +142,8 @@ impl Consumer {
                 "must not exceed claim_idle: other consumers claim a held message after it",
             ));
         }
-        let mut per_shard: Vec<Vec<String>> = vec![Vec::new(); self.shared.streams.len()];
+        let table = self.shared.streams.current();
+        let mut per_shard: Vec<Vec<String>> = vec![Vec::new(); table.len()];
         for (shard, id) in ids {
             per_shard[*shard].push(id.clone());
         }
@@ -156,7 +158,7 @@ impl Consumer {
             let mut pending = Vec::new();
             for (shard, ids) in per_shard.iter().enumerate() {
                 let set = shared
-                    .pending(shard)
+                    .pending(&table, shard)
                     .set_idle(&mut connection, ids, idle)
                     .await?;
                 pending.push(set);
@@ -186,9 +188,10 @@ impl Consumer {
 /// was closed meanwhile (a process that ends first leaves them pending, to be claimed
 /// after `claim_idle`).
 async fn release_later(shared: &Shared, connection: &mut Connection, pending: Vec<Vec<String>>) {
+    let table = shared.streams.current();
     for (shard, ids) in pending.iter().enumerate() {
         match shared
-            .pending(shard)
+            .pending(&table, shard)
             .set_idle(connection, ids, Idle::Released)
             .await
         {
@@ -204,9 +207,9 @@ async fn release_later(shared: &Shared, connection: &mut Connection, pending: Ve
 }
 
 impl Shared {
-    fn pending(&self, shard: usize) -> Pending<'_> {
+    fn pending<'a>(&'a self, table: &'a ShardTable, shard: usize) -> Pending<'a> {
         Pending {
-            stream: &self.streams[shard],
+            stream: table.stream(shard),
             group: &self.group,
             consumer: &self.options.consumer,
         }

@@ -69,6 +69,22 @@ impl Progress {
         }
     }
 
+    /// The queue grew to `shards`.
+    pub fn grow(&self, shards: usize) {
+        let mut queued = self.queued.lock();
+        if queued.len() < shards {
+            queued.resize(shards, StreamId::default());
+        }
+        let mut handed = self.handed.lock();
+        if handed.len() < shards {
+            handed.resize_with(shards, HandOuts::default);
+        }
+        let mut nacked = self.nacked.lock();
+        if nacked.len() < shards {
+            nacked.resize(shards, HashSet::new());
+        }
+    }
+
     /// Entries of `shard` nacked (made claimable): the claimer is woken to take them.
     pub fn nacked<'a>(&self, shard: usize, ids: impl Iterator<Item = &'a str>) {
         self.nacked.lock()[shard].extend(ids.filter_map(StreamId::parse));

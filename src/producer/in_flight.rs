@@ -5,6 +5,7 @@
 //! shard that has been full for `STALLED` is passed over, for the next one with room.
 
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -13,7 +14,7 @@ const STALLED: Duration = Duration::from_millis(250);
 
 pub struct InFlight {
     shards: Mutex<Vec<Load>>,
-    limit: usize,
+    limit: AtomicUsize,
     freed: Notify,
 }
 
@@ -30,9 +31,18 @@ impl InFlight {
     pub fn new(shards: usize, limit: usize) -> Self {
         Self {
             shards: Mutex::new(vec![Load::default(); shards]),
-            limit: limit.max(1),
+            limit: AtomicUsize::new(limit.max(1)),
             freed: Notify::new(),
         }
+    }
+
+    /// The queue grew to `shards`, each allowed `limit` batches in flight.
+    pub fn grow(&self, shards: usize, limit: usize) {
+        let mut loads = self.shards.lock();
+        if loads.len() < shards {
+            loads.resize(shards, Load::default());
+        }
+        self.limit.store(limit.max(1), Ordering::Relaxed);
     }
 
     /// Takes a place on the shard `order` names, waiting while it is full; a shard that
@@ -45,11 +55,12 @@ impl InFlight {
             freed.as_mut().enable();
             {
                 let mut shards = self.shards.lock();
+                let limit = self.limit.load(Ordering::Relaxed);
                 for _ in 0..shards.len() {
                     let load = &mut shards[shard];
-                    if load.batches < self.limit {
+                    if load.batches < limit {
                         load.batches += 1;
-                        if load.batches == self.limit {
+                        if load.batches == limit {
                             load.full_since = Some(Instant::now());
                         }
                         return shard;
@@ -76,7 +87,7 @@ impl InFlight {
         let mut shards = self.shards.lock();
         let load = &mut shards[shard];
         load.batches += 1;
-        if load.batches >= self.limit && load.full_since.is_none() {
+        if load.batches >= self.limit.load(Ordering::Relaxed) && load.full_since.is_none() {
             load.full_since = Some(Instant::now());
         }
     }

@@ -19,8 +19,10 @@ use crate::cluster::connect::{connect, seed_urls};
 use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
+use crate::cluster::record_watch::watch_record;
 use crate::cluster::servers::{holders, survey};
-use crate::cluster::shard_count::{settle_keys, watch_record};
+use crate::cluster::shard_count::settle_keys;
+use crate::cluster::shard_streams::ShardStreams;
 use crate::error::{Error, Result};
 use crate::notices::Notices;
 use crate::options::ProducerOptions;
@@ -48,8 +50,11 @@ pub struct Producer {
 
 struct Shared {
     options: ProducerOptions,
-    streams: Vec<String>,
+    /// The shard streams; more once the queue grows under the producer.
+    streams: ShardStreams,
     placement: Mutex<Placement>,
+    /// Each shard's fair share of the pipelines, so a stalled master cannot take them all.
+    in_flight: InFlight,
     outbox: Outbox,
     notices: Notices,
     counters: ProducerCounters,
@@ -91,10 +96,7 @@ impl Producer {
             options.connection.connect_timeout,
             Arc::clone(&nodes),
         );
-        let placement = match holders.into_iter().collect::<Option<Vec<String>>>() {
-            Some(holders) if options.balance_masters => Placement::by_holder(&holders),
-            _ => Placement::round_robin(streams.len(), fastrand::usize(..streams.len())),
-        };
+        let placement = placement_of(&options, streams.len(), holders);
         let outbox = Outbox::new(Limits {
             messages: options.pending_buffer_size,
             bytes: options.pending_buffer_bytes,
@@ -102,10 +104,12 @@ impl Producer {
             batch_bytes: options.pipe_buffer_bytes,
             shards: options.shards,
         });
+        let in_flight = InFlight::new(streams.len(), share_of(&options, streams.len()));
         let shared = Arc::new(Shared {
             options,
-            streams,
+            streams: ShardStreams::new(keys.clone()),
             placement: Mutex::new(placement),
+            in_flight,
             outbox,
             notices: Notices::default(),
             counters: ProducerCounters::default(),
@@ -149,7 +153,7 @@ impl Producer {
     /// The shard a message with `key` goes to.
     #[must_use]
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        key_shard(key, self.shared.streams.len())
+        self.shared.streams.pick(|shards| key_shard(key, shards))
     }
 
     /// Accepts one message with headers (maybe none) and, for a keyed one, its key's
@@ -183,10 +187,11 @@ impl Producer {
         }
     }
 
-    /// Names of the shard streams, by shard.
+    /// Names of the shard streams, by shard: those of the queue at start, then those a
+    /// growth added.
     #[must_use]
-    pub fn streams(&self) -> &[String] {
-        &self.shared.streams
+    pub fn streams(&self) -> Vec<String> {
+        self.shared.streams.current().streams().to_vec()
     }
 
     /// Accepts one body if the buffer has room.
@@ -263,9 +268,6 @@ impl Drop for Producer {
 async fn run_writer(shared: Arc<Shared>, connection: Connection) {
     let max_in_flight = shared.options.max_in_flight;
     let permits = Arc::new(Semaphore::new(max_in_flight));
-    // Each shard's fair share of the pipelines, so a stalled master cannot take them all.
-    let shards = shared.streams.len();
-    let in_flight = Arc::new(InFlight::new(shards, max_in_flight.div_ceil(shards)));
     let written = Arc::new(Notify::new());
     let mut grouped_at = Instant::now();
     loop {
@@ -282,18 +284,18 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
         let keyed = batch.keyed_shard;
         let to_shard = match keyed {
             Some(lane) => {
-                in_flight.start_at(lane);
+                shared.in_flight.start_at(lane);
                 lane
             }
             None => {
-                in_flight
+                shared
+                    .in_flight
                     .start_on(|| shared.placement.lock().next_shard())
                     .await
             }
         };
         let task_shared = Arc::clone(&shared);
         let task_connection = connection.clone();
-        let task_in_flight = Arc::clone(&in_flight);
         let task_written = Arc::clone(&written);
         tokio::spawn(async move {
             let size = (batch.len(), batch.byte_len());
@@ -302,7 +304,7 @@ async fn run_writer(shared: Arc<Shared>, connection: Connection) {
                 task_shared.batch_died(size, &error);
             })
             .await;
-            task_in_flight.finish(to_shard);
+            task_shared.in_flight.finish(to_shard);
             if let Some(shard) = keyed {
                 task_shared.outbox.lane_done(shard);
             }
@@ -351,14 +353,65 @@ impl Shared {
     }
 }
 
-/// Tells the application, through `on_error`, when the queue is grown under it.
+/// Follows the queue's record: a growth adds shards, anything else goes to `on_error`.
 fn spawn_record_watch(shared: &Arc<Shared>, connection: Connection, keys: QueueKeys) {
     if shared.options.check_shards {
-        let watching = watch_record(Arc::downgrade(shared), connection, keys, |shared, e| {
-            shared.notices.report(e);
-        });
+        let watching = watch_record(
+            Arc::downgrade(shared),
+            connection,
+            keys,
+            |shared, connection, keys| Box::pin(grow(shared, connection, keys)),
+            |shared, e| shared.notices.report(e),
+        );
         runtime().spawn(watching);
     }
+}
+
+/// The queue grew to `keys`' count: batches and keys go to the new shards too. What is
+/// sized by shard grows first, then the streams, then the placement that names them.
+async fn grow(shared: Arc<Shared>, connection: Connection, keys: QueueKeys) -> Result<()> {
+    let Some(table) = shared.streams.current().grown(&keys) else {
+        return Ok(());
+    };
+    let shards = table.len();
+    let holders = if shared.options.balance_masters {
+        holders(&connection, table.streams()).await
+    } else {
+        None
+    };
+    let placement = placement_of(
+        &shared.options,
+        shards,
+        holders.map_or_else(
+            || vec![None; shards],
+            |found| found.into_iter().map(Some).collect(),
+        ),
+    );
+    shared
+        .in_flight
+        .grow(shards, share_of(&shared.options, shards));
+    shared.outbox.grow(shards);
+    shared.streams.publish(table);
+    *shared.placement.lock() = placement;
+    Ok(())
+}
+
+/// Batches in turn over the masters holding the shards (with `balance_masters`, when
+/// every holder is known), else over the shards, starting at a random one.
+fn placement_of(
+    options: &ProducerOptions,
+    shards: usize,
+    holders: Vec<Option<String>>,
+) -> Placement {
+    match holders.into_iter().collect::<Option<Vec<String>>>() {
+        Some(holders) if options.balance_masters => Placement::by_holder(&holders),
+        _ => Placement::round_robin(shards, fastrand::usize(..shards)),
+    }
+}
+
+/// Each shard's fair share of the pipelines.
+fn share_of(options: &ProducerOptions, shards: usize) -> usize {
+    options.max_in_flight.div_ceil(shards.max(1))
 }
 
 /// How often `balance_masters` asks again which master holds each shard.
@@ -366,10 +419,12 @@ const REGROUP_EVERY: Duration = Duration::from_secs(10);
 
 /// Regroups the shards by master after slots moved; keeps the old grouping on failure.
 async fn follow_resharding(shared: Arc<Shared>, connection: Connection) {
-    if let Some(holders) = holders(&connection, &shared.streams).await {
+    let streams = shared.streams.current();
+    if let Some(holders) = holders(&connection, streams.streams()).await {
         let current = Placement::by_holder(&holders);
         let mut placement = shared.placement.lock();
-        if !placement.same_groups(&current) {
+        // A growth meanwhile placed more shards than were asked about: keep its placement.
+        if streams.len() == shared.streams.len() && !placement.same_groups(&current) {
             *placement = current;
         }
     }
@@ -414,7 +469,8 @@ async fn write_and_settle(
 ) {
     let counters = &producer.counters;
     counters.in_flight_batches.add(1);
-    let stream = &producer.streams[shard];
+    let streams = producer.streams.current();
+    let stream = streams.stream(shard);
     let report = |error: Error| {
         let node = producer.nodes.node_of(stream);
         producer.notices.report(error.retrying(node));

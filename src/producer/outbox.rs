@@ -38,7 +38,7 @@ pub struct Limits {
     pub bytes: usize,
     pub batch: usize,
     pub batch_bytes: usize,
-    /// Shard streams a burst is spread over (see `Outbox::take`).
+    /// Shard streams a burst is spread over (see `Outbox::take`) at start.
     pub shards: usize,
 }
 
@@ -61,8 +61,10 @@ struct State {
     full: VecDeque<BodyBatch>,
     /// Messages in `filling` and `full`: accepted, not yet taken by the writer.
     queued: usize,
-    /// One lane per shard for keyed messages; none until the first keyed message.
+    /// One lane per shard for keyed messages, up to the highest shard a key went to.
     lanes: Vec<Lane>,
+    /// Shard streams a burst is spread over: `Limits::shards`, until the queue grows.
+    shards: usize,
     /// Messages waiting in the lanes.
     lanes_queued: usize,
     /// Where the next look for a batch starts: the lanes by shard, then the unkeyed
@@ -99,8 +101,12 @@ fn is_full(batch: &BodyBatch, limits: &Limits) -> bool {
 impl Outbox {
     #[must_use]
     pub fn new(limits: Limits) -> Self {
+        let state = State {
+            shards: limits.shards.max(1),
+            ..State::default()
+        };
         Self {
-            state: Mutex::default(),
+            state: Mutex::new(state),
             settled: Condvar::new(),
             wake: Notify::new(),
             limits,
@@ -134,10 +140,8 @@ impl Outbox {
         if !state.has_room(&self.limits, size) {
             return Offer::Full;
         }
-        if state.lanes.is_empty() {
-            state
-                .lanes
-                .resize_with(self.limits.shards.max(1), Lane::default);
+        if state.lanes.len() <= shard {
+            state.lanes.resize_with(shard + 1, Lane::default);
         }
         let lane = &mut state.lanes[shard];
         let was_empty = lane.filling.is_empty();
@@ -212,7 +216,7 @@ impl Outbox {
     pub fn take(&self, linger_over: bool) -> Take {
         let mut state = self.state.lock();
         if state.lanes.is_empty() {
-            return self.take_unkeyed(&mut state, linger_over);
+            return Self::take_unkeyed(&mut state, linger_over);
         }
         let sources = state.lanes.len() + 1;
         let unkeyed = state.lanes.len();
@@ -237,7 +241,7 @@ impl Outbox {
                         continue;
                     }
                     state.next_source = (source + 1) % sources;
-                    return self.take_unkeyed(&mut state, true);
+                    return Self::take_unkeyed(&mut state, true);
                 }
                 let lane = &mut state.lanes[source];
                 if lane.busy {
@@ -302,7 +306,7 @@ impl Outbox {
     }
 
     /// `take` of the unkeyed batches alone.
-    fn take_unkeyed(&self, state: &mut State, linger_over: bool) -> Take {
+    fn take_unkeyed(state: &mut State, linger_over: bool) -> Take {
         let mut batch = if let Some(batch) = state.full.pop_front() {
             batch
         } else if state.filling.is_empty() {
@@ -319,7 +323,7 @@ impl Outbox {
         };
         let share = state
             .queued
-            .div_ceil(self.limits.shards.max(1))
+            .div_ceil(state.shards)
             .max(SMALLEST_SPREAD_BATCH);
         // Cut into shares all at once, from the end, so every body is copied at most
         // once; the shares queue in order behind the first. No piece is left shorter
@@ -330,6 +334,12 @@ impl Outbox {
         }
         state.queued -= batch.len();
         Take::Batch(batch)
+    }
+
+    /// The queue grew to `shards`: bursts are spread over all of them.
+    pub fn grow(&self, shards: usize) {
+        let mut state = self.state.lock();
+        state.shards = state.shards.max(shards);
     }
 
     /// Marks `messages` (of `bytes` total) as written or failed.

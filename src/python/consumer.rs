@@ -4,6 +4,7 @@ use super::args::{optional_seconds, seconds};
 use super::client_options::{consumer_defaults, consumer_options};
 use super::errors::to_exception;
 use super::message::MessagePy;
+use super::stream_names::StreamNames;
 use super::wait;
 use crate::consumer::ack::Acked;
 use crate::consumer::delivery::Delivery;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 pub struct ConsumerCorePy {
     consumer: Consumer,
     /// Interned once so every message of a shard shares its stream name object.
-    streams: Vec<Py<PyString>>,
+    streams: StreamNames,
     group: Py<PyString>,
 }
 
@@ -33,11 +34,7 @@ impl ConsumerCorePy {
     ) -> PyResult<Self> {
         let options = consumer_options(py, name, consumer, options)?;
         let consumer = py.detach(|| Consumer::start(options))?;
-        let streams = consumer
-            .streams()
-            .iter()
-            .map(|s| PyString::intern(py, s).unbind())
-            .collect();
+        let streams = StreamNames::new(py, &consumer.streams());
         let group = PyString::intern(py, consumer.group()).unbind();
         Ok(Self {
             consumer,
@@ -77,6 +74,8 @@ impl ConsumerCorePy {
             Some(Fetch::Messages(deliveries)) => deliveries,
             _ => Vec::new(),
         };
+        let shards = deliveries.iter().map(|d| d.shard + 1).max().unwrap_or(0);
+        let streams = self.streams.up_to(py, shards, || consumer.streams());
         let messages = deliveries
             .into_iter()
             .map(|d| {
@@ -84,7 +83,7 @@ impl ConsumerCorePy {
                     body: PyBytes::new(py, &d.body).unbind(),
                     headers: d.headers,
                     id: PyString::new(py, &d.id).unbind(),
-                    stream: self.streams[d.shard].clone_ref(py),
+                    stream: streams[d.shard].clone_ref(py),
                     group: self.group.clone_ref(py),
                     shard: d.shard,
                     deliveries: d.deliveries,
@@ -233,7 +232,9 @@ impl ConsumerCorePy {
 
     #[getter]
     fn streams(&self, py: Python<'_>) -> Vec<Py<PyString>> {
-        self.streams.iter().map(|s| s.clone_ref(py)).collect()
+        let current = self.consumer.streams();
+        let names = self.streams.up_to(py, current.len(), || current);
+        names.iter().map(|s| s.clone_ref(py)).collect()
     }
 
     #[getter]
@@ -255,7 +256,10 @@ impl ConsumerCorePy {
 impl ConsumerCorePy {
     /// The `(shard, id)` to ack for `message`, refusing messages of another queue.
     fn ack_id(&self, py: Python<'_>, message: &MessagePy) -> PyResult<(usize, Acked)> {
-        let ours = self.streams.get(message.shard).is_some_and(|stream| {
+        let names = self
+            .streams
+            .up_to(py, message.shard + 1, || self.consumer.streams());
+        let ours = names.get(message.shard).is_some_and(|stream| {
             stream.is(&message.stream) || same_text(stream.bind(py), message.stream.bind(py))
         });
         if !ours {

@@ -11,6 +11,7 @@ mod message;
 mod naming;
 mod producer;
 mod reports;
+mod stream_names;
 mod wait;
 
 use pyo3::prelude::*;

@@ -4,6 +4,7 @@ use super::args::{self, body, optional_seconds, seconds, type_name};
 use super::client_options::{producer_defaults, producer_options};
 use super::errors::{invalid_header, invalid_message, to_exception};
 use super::reports::DeliveryReportPy;
+use super::stream_names::StreamNames;
 use super::wait;
 use crate::error::Error;
 use crate::producer::outbox::Offer;
@@ -16,8 +17,7 @@ use std::borrow::Cow;
 #[pyclass(frozen, name = "ProducerCore", module = "ami._ami")]
 pub struct ProducerCorePy {
     producer: Producer,
-    /// Interned once so every report of a shard shares its stream name object.
-    streams: Vec<Py<PyString>>,
+    streams: StreamNames,
 }
 
 /// A message as `send` takes it: its body, headers (maybe none) and key's shard.
@@ -39,11 +39,7 @@ impl ProducerCorePy {
     ) -> PyResult<Self> {
         let options = producer_options(py, name, options)?;
         let producer = py.detach(|| Producer::start(options, delivery_reports))?;
-        let streams = producer
-            .streams()
-            .iter()
-            .map(|s| PyString::intern(py, s).unbind())
-            .collect();
+        let streams = StreamNames::new(py, &producer.streams());
         Ok(Self { producer, streams })
     }
 
@@ -211,7 +207,10 @@ impl ProducerCorePy {
         reports
             .into_iter()
             .map(|report| {
-                let stream = self.streams[report.shard].clone_ref(py);
+                let stream = self
+                    .streams
+                    .up_to(py, report.shard + 1, || producer.streams())[report.shard]
+                    .clone_ref(py);
                 Py::new(py, DeliveryReportPy::new(py, report, stream))
             })
             .collect::<PyResult<_>>()
