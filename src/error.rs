@@ -1,6 +1,5 @@
 //! The one error type of the core. `PyO3` stays out of here: `python/errors.rs` maps it.
 
-use crate::cluster::retry::{classify_code, Disposition};
 use std::fmt;
 
 /// Everything that can go wrong in the core, by what a caller can do about it.
@@ -96,21 +95,6 @@ impl Error {
         }
     }
 
-    /// This failure as the application hears of it: a refusal whose code says it passes
-    /// (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING, ...: see `classify_code`) as
-    /// `Transient`, against the node `node_of` names for its key; anything else as is.
-    /// A slot on the move must not read as a hard error.
-    #[must_use]
-    pub fn classified(self, node_of: impl FnOnce(&str) -> String) -> Self {
-        match &self {
-            Error::Server { key, code, .. } if classify_code(code) == Disposition::Retry => {
-                let node = node_of(key);
-                self.retrying(node)
-            }
-            _ => self,
-        }
-    }
-
     pub fn invalid(option: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidOption {
             option,
@@ -191,59 +175,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refused(code: &str) -> Error {
-        Error::Server {
-            command: "XPENDING",
-            key: "qu{0}_q".to_owned(),
-            code: code.to_owned(),
-            detail: "13907 127.0.0.1:7002".to_owned(),
-        }
-    }
-
-    #[test]
-    fn passing_refusals_are_reported_as_transient_against_the_node_of_their_key() {
-        for code in [
-            "MOVED",
-            "ASK",
-            "TRYAGAIN",
-            "CLUSTERDOWN",
-            "LOADING",
-            "MASTERDOWN",
-        ] {
-            let error = refused(code).classified(|key| format!("node of {key}"));
-            assert_eq!(
-                error,
-                Error::Transient {
-                    command: "XPENDING",
-                    key: "qu{0}_q".to_owned(),
-                    node: "node of qu{0}_q".to_owned(),
-                    code: code.to_owned(),
-                    detail: "13907 127.0.0.1:7002".to_owned(),
-                },
-                "{code}"
-            );
-        }
-    }
-
-    #[test]
-    fn other_failures_are_reported_as_they_are() {
-        for code in ["NOGROUP", "WRONGTYPE", "NOPERM", "CROSSSLOT", ""] {
-            assert_eq!(
-                refused(code).classified(|_| unreachable!()),
-                refused(code),
-                "{code}"
-            );
-        }
-        let dead = Error::DeadLettered {
-            stream: "s".to_owned(),
-            id: "1-0".to_owned(),
-            deliveries: 3,
-        };
-        assert_eq!(dead.clone().classified(|_| unreachable!()), dead);
-    }
-}

@@ -1,5 +1,6 @@
 //! Which failures are worth retrying, and how long to wait before the next try.
 
+use crate::error::Error;
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
 use std::future::Future;
 use std::time::Duration;
@@ -113,6 +114,21 @@ pub fn script_refused(code: &str, detail: &str) -> bool {
         || detail.contains("unknown command")
 }
 
+/// `error` as the application hears of it: a refusal whose code says it passes
+/// (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING, ...: see `classify_code`) as
+/// `Transient`, against the node `node_of` names for its key; anything else as is.
+/// A slot on the move must not read as a hard error.
+#[must_use]
+pub fn classified(error: Error, node_of: impl FnOnce(&str) -> String) -> Error {
+    match &error {
+        Error::Server { key, code, .. } if classify_code(code) == Disposition::Retry => {
+            let node = node_of(key);
+            error.retrying(node)
+        }
+        _ => error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +170,61 @@ mod tests {
             "OOM",
             "command not allowed when used memory > 'maxmemory'"
         ));
+    }
+}
+
+#[cfg(test)]
+mod classified_tests {
+    use super::*;
+
+    fn refused(code: &str) -> Error {
+        Error::Server {
+            command: "XPENDING",
+            key: "qu{0}_q".to_owned(),
+            code: code.to_owned(),
+            detail: "13907 127.0.0.1:7002".to_owned(),
+        }
+    }
+
+    #[test]
+    fn passing_refusals_are_reported_as_transient_against_the_node_of_their_key() {
+        for code in [
+            "MOVED",
+            "ASK",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+            "LOADING",
+            "MASTERDOWN",
+        ] {
+            let error = classified(refused(code), |key| format!("node of {key}"));
+            assert_eq!(
+                error,
+                Error::Transient {
+                    command: "XPENDING",
+                    key: "qu{0}_q".to_owned(),
+                    node: "node of qu{0}_q".to_owned(),
+                    code: code.to_owned(),
+                    detail: "13907 127.0.0.1:7002".to_owned(),
+                },
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_failures_are_reported_as_they_are() {
+        for code in ["NOGROUP", "WRONGTYPE", "NOPERM", "CROSSSLOT", ""] {
+            assert_eq!(
+                classified(refused(code), |_| unreachable!()),
+                refused(code),
+                "{code}"
+            );
+        }
+        let dead = Error::DeadLettered {
+            stream: "s".to_owned(),
+            id: "1-0".to_owned(),
+            deliveries: 3,
+        };
+        assert_eq!(classified(dead.clone(), |_| unreachable!()), dead);
     }
 }

@@ -18,6 +18,7 @@ use crate::cluster::connection::Connection;
 use crate::cluster::groups::ensure_groups;
 use crate::cluster::nodes::Nodes;
 use crate::cluster::record_watch::watch_record;
+use crate::cluster::retry::classified;
 use crate::cluster::servers::survey;
 use crate::cluster::shard_count::settle_keys;
 use crate::cluster::shard_streams::ShardStreams;
@@ -344,7 +345,7 @@ impl Consumer {
                     // What was not handed back is claimed after claim_idle.
                     Err(error) => shared
                         .notices
-                        .report(error.classified(|key| shared.nodes.node_of(key))),
+                        .report(classified(error, |key| shared.nodes.node_of(key))),
                 }
             });
         }
@@ -432,7 +433,7 @@ impl ReaderEvents for Shared {
     fn error(&self, error: Error) {
         // Readers, claimers and triage report what a command came to; a slot on the move
         // is retried by the next read or pass.
-        let error = error.classified(|key| self.nodes.node_of(key));
+        let error = classified(error, |key| self.nodes.node_of(key));
         if matches!(error, Error::Transient { .. }) {
             self.counters.retried.add(1);
         }

@@ -7,6 +7,7 @@
 //! claimer's triage dead-letters it, as for any other redelivery.
 
 use crate::cluster::connection::Connection;
+use crate::cluster::retry::classified;
 use crate::cluster::retry::script_refused;
 use crate::cluster::shard_streams::ShardTable;
 use crate::consumer::handback::HANDED_BACK_IDLE_MS;
@@ -201,7 +202,7 @@ async fn release_later(shared: &Shared, connection: &mut Connection, pending: Ve
             // Left unreleased, the entries are claimed after claim_idle.
             Err(error) => shared
                 .notices
-                .report(error.classified(|key| shared.nodes.node_of(key))),
+                .report(classified(error, |key| shared.nodes.node_of(key))),
         }
     }
 }
